@@ -1,0 +1,74 @@
+"""Small helpers shared by every stage: parameters, seeding, atomic writes, JSON output."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import yaml
+
+
+def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
+    """Read ``params.yaml`` (the file ``dvc exp run -S`` edits) into a dict."""
+    with open(path, encoding="utf-8") as f:
+        return yaml.safe_load(f) or {}
+
+
+def set_seed(seed: int) -> np.random.Generator:
+    """Seed Python, NumPy and (when imported) PyTorch; return a NumPy generator for explicit use."""
+    random.seed(seed)
+    np.random.seed(seed)
+    try:  # torch is heavy; seed it only if some module already imported it
+        import sys
+
+        if "torch" in sys.modules:
+            sys.modules["torch"].manual_seed(seed)
+    except Exception:  # pragma: no cover - torch missing or broken is not our concern here
+        pass
+    return np.random.default_rng(seed)
+
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it replaces ``path`` in one rename.
+
+    On any exception the temporary file is removed, so a reader never sees half a file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_json(path: str | Path, obj: Any) -> None:
+    """Write ``obj`` as pretty, key-sorted JSON, atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
