@@ -1,0 +1,1 @@
+"""Getting MovieLens in: download, normalise, synthesise, validate, split."""

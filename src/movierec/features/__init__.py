@@ -1,0 +1,1 @@
+"""User, movie and interaction features, computed from the training split only."""
