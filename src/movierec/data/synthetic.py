@@ -5,9 +5,9 @@ The generative story, chosen so that a recommender has something real to learn:
 - Movies belong to *taste clusters*; each cluster has one or two primary genres and a centre in a latent
   space. Movie popularity follows a Zipf law (a long tail).
 - Each user prefers a few clusters (a sparse Dirichlet draw) and has a rating bias (harsh critics exist).
-  User activity is heavy-tailed (Pareto) with a floor of ``min_user_ratings``, as in MovieLens.
+  User activity is heavy-tailed (log-normal) with a floor of ``min_user_ratings``, as in MovieLens.
 - A user picks movies mostly from preferred clusters, by popularity, otherwise from the global popularity
-  law. The rating is ``user bias + movie bias + <u, v> + noise``, mapped by quantiles onto half stars so the
+  law; each (user, movie) at most once. The rating is ``user bias + movie bias + <u, v> + noise``, mapped by quantiles onto half stars so the
   overall distribution matches MovieLens 25M (mode 4.0, whole stars more common than half stars).
 - Timestamps fall inside each user's active period, never before the movie's release year.
 
@@ -52,7 +52,9 @@ class SyntheticConfig:
     n_clusters: int = 20  # taste clusters
     latent_dim: int = 16  # dimension of the hidden taste space
     min_user_ratings: int = 20  # every MovieLens user has at least 20 ratings
-    popularity_exponent: float = 0.9  # Zipf exponent of movie popularity
+    popularity_exponent: float = 1.8  # Zipf exponent of movie popularity (the head saturates: a long tail)
+    taste_concentration: float = 0.3  # Dirichlet concentration of user tastes over clusters (small: focused)
+    explore: float = 0.3  # share of picks made by global popularity rather than taste
     tag_rate: float = 0.02  # tags per rating
 
     def __post_init__(self) -> None:
@@ -125,17 +127,17 @@ def _movies(cfg: SyntheticConfig, rng: np.random.Generator, centres: np.ndarray)
 
 
 def _users(cfg: SyntheticConfig, rng: np.random.Generator, centres: np.ndarray) -> dict[str, np.ndarray]:
-    pref = rng.dirichlet(np.full(cfg.n_clusters, 0.15), size=cfg.n_users)
+    pref = rng.dirichlet(np.full(cfg.n_clusters, cfg.taste_concentration), size=cfg.n_users)
     latent = (pref @ centres + 0.3 * rng.normal(size=(cfg.n_users, cfg.latent_dim))).astype(np.float32)
     return {"pref": pref, "latent": latent, "bias": rng.normal(0, 0.45, cfg.n_users).astype(np.float32)}
 
 
 def _activity(cfg: SyntheticConfig, rng: np.random.Generator) -> np.ndarray:
-    """Ratings per user: a floor plus a Pareto tail, summing exactly to ``n_ratings``."""
+    """Ratings per user: a floor plus a log-normal tail, summing exactly to ``n_ratings``."""
     floor = min(cfg.min_user_ratings, cfg.n_ratings // cfg.n_users)
     cap = max(floor + 1, cfg.n_movies // 2)
     extra_total = cfg.n_ratings - floor * cfg.n_users
-    weights = rng.pareto(1.2, cfg.n_users) + 0.05
+    weights = rng.lognormal(0.0, 1.4, cfg.n_users)  # ml-25m: median 71, mean 154, max 32k per user
     extra = np.zeros(cfg.n_users)
     free = np.ones(cfg.n_users, dtype=bool)
     remaining = float(extra_total)
@@ -173,7 +175,7 @@ def _pick_movies(
         want = np.ceil(need * 1.15).astype(np.int64) + (need > 0)
         u = np.repeat(np.arange(cfg.n_users), want)
         m = np.empty(len(u), np.int64)
-        explore = rng.random(len(u)) < 0.2
+        explore = rng.random(len(u)) < cfg.explore
         m[explore] = np.searchsorted(global_cdf, rng.random(explore.sum()) * global_cdf[-1])
         idx = np.flatnonzero(~explore)
         for start in range(0, len(idx), 2_000_000):  # bounded memory: (chunk, n_clusters) booleans
@@ -203,11 +205,12 @@ def _pick_movies(
         need = counts - np.bincount(users, minlength=cfg.n_users)
         if not need.any():
             return users, items
-    # the few heaviest users exhaust the popular titles: top them up uniformly from what they have not seen
+    # the few heaviest users exhaust the popular titles: top them up, still by popularity, from the unseen
     extra_u, extra_m = [], []
+    pop = movies["popularity"]
     for uid in np.flatnonzero(need):
         unseen = np.setdiff1d(np.arange(n_movies), items[users == uid], assume_unique=False)
-        extra_m.append(rng.choice(unseen, size=need[uid], replace=False))
+        extra_m.append(rng.choice(unseen, size=need[uid], replace=False, p=pop[unseen] / pop[unseen].sum()))
         extra_u.append(np.full(need[uid], uid))
     users = np.concatenate([users, *extra_u])
     items = np.concatenate([items, *extra_m])
