@@ -1,0 +1,106 @@
+"""End to end: the stage scripts and `dvc repro` in a throw-away copy of the repository."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from movierec.data.acquire import acquire
+from movierec.data.prepare import PrepareConfig, prepare
+from tests.conftest import REPO, ratings_csv, write_raw
+
+BIN = str(Path(sys.executable).parent)
+
+
+def _env(**extra):
+    env = {**os.environ, "PATH": BIN + os.pathsep + os.environ["PATH"], **extra}
+    return env
+
+
+def _run(args, cwd, **env):
+    return subprocess.run(args, cwd=cwd, env=_env(**env), capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture
+def repo_copy(tmp_path):
+    dst = tmp_path / "repo"
+    dst.mkdir()
+    for name in ["dvc.yaml", "params.yaml", "stages", "src"]:
+        src = REPO / name
+        if src.is_dir():
+            shutil.copytree(src, dst / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        else:
+            shutil.copy(src, dst / name)
+    for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"]):
+        assert _run(cmd, dst).returncode == 0
+    return dst
+
+
+def _set_params(repo: Path, **changes):
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    for dotted, value in changes.items():
+        node = params
+        *path, last = dotted.split("__")
+        for key in path:
+            node = node[key]
+        node[last] = value
+    (repo / "params.yaml").write_text(yaml.safe_dump(params))
+
+
+@pytest.mark.slow
+def test_dvc_repro_on_synthetic_data(repo_copy):
+    _set_params(repo_copy, data__dataset="synthetic", data__synthetic__n_users=120, data__synthetic__n_movies=200,
+                data__synthetic__n_ratings=6000)  # fmt: skip
+    first = _run(["dvc", "repro"], repo_copy)
+    assert first.returncode == 0, first.stdout + first.stderr
+    stats = json.loads((repo_copy / "metrics" / "statistics.json").read_text())
+    assert stats["n_ratings"] == 6000 and stats["n_users"] == 120
+    assert sum(stats["split"].values()) == 6000
+    for name in ["train", "val", "test", "movies", "user_index", "movie_index", "tags"]:
+        assert (repo_copy / "data" / "prepared" / f"{name}.parquet").is_file()
+    for name in ["user_features", "movie_features", "interactions"]:
+        assert (repo_copy / "data" / "features" / f"{name}.parquet").is_file()
+    assert len(list((repo_copy / "plots" / "eda").glob("*.png"))) == 8
+    assert json.loads((repo_copy / "metrics" / "data_quality.json").read_text())["n_ratings"] == 6000
+
+    again = _run(["dvc", "repro"], repo_copy)
+    assert again.returncode == 0 and "Running stage" not in again.stdout  # nothing changed, nothing reruns
+
+    _set_params(repo_copy, features__top_genres=2)
+    third = _run(["dvc", "repro"], repo_copy)
+    ran = [line.split("'")[1] for line in third.stdout.splitlines() if line.startswith("Running stage")]
+    assert ran == ["features", "eda"], third.stdout
+    shown = _run(["dvc", "metrics", "show", "--json"], repo_copy)
+    assert shown.returncode == 0 and "n_ratings" in shown.stdout
+
+
+def test_stage_reports_bad_data_without_traceback(tmp_path):
+    write_raw(tmp_path / "raw", ratings_csv([(1, 1, 4.0, "soon")]))
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    out = _run([sys.executable, str(REPO / "stages" / "prepare.py"), "--raw", "raw", "--out", "prep",
+                "--stats", "stats.json"], tmp_path)  # fmt: skip
+    assert out.returncode == 1
+    assert out.stderr.startswith("error: ratings.csv: 1 bad row(s)")
+    assert "timestamp is not an integer (line 2)" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_download_stage_offline_message(tmp_path):
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    out = _run([sys.executable, str(REPO / "stages" / "download.py"), "--out", "raw"], tmp_path,
+               MOVIELENS_MIRROR=str(tmp_path / "no-such-mirror"))  # fmt: skip
+    assert out.returncode == 1 and "is neither an http(s) URL nor an existing folder" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_ml_latest_small_from_the_mirror(mirror, tmp_path, monkeypatch):
+    """The reference numbers of ml-latest-small (September 2018 release)."""
+    monkeypatch.setenv("MOVIELENS_MIRROR", str(mirror))
+    acquire("ml-latest-small", tmp_path / "raw")
+    stats = prepare(tmp_path / "raw", tmp_path / "prep", PrepareConfig())
+    assert (stats["n_ratings"], stats["n_users"], stats["n_movies"]) == (100_836, 610, 9_724)
+    assert stats["n_movies_catalog"] == 9_742 and stats["rows_skipped"]["total"] == 0
