@@ -91,17 +91,28 @@ def load_ratings(raw: Path, movie_ids: np.ndarray, bad: BadRows) -> pd.DataFrame
         m = mask.to_numpy() & keep
         _flag(bad, df, RATINGS, m, reason)
         keep &= ~m
-    unknown = keep & ~np.isin(df["movieId"].to_numpy(), movie_ids)
+    unknown = keep & ~is_member(df["movieId"].to_numpy(), movie_ids)
     _flag(bad, df, RATINGS, unknown, "movieId is not in movies.csv")
     keep &= ~unknown
-    df = df[keep]
-    # duplicates: keep the latest rating of each (user, movie); on a tie, the later line
-    df = df.sort_values(["userId", "movieId", "timestamp", LINE], kind="stable")
-    dup = df.duplicated(["userId", "movieId"], keep="last").to_numpy()
-    _flag(bad, df, RATINGS, dup, "duplicate (userId, movieId) rating")
-    df = df[~dup]
+    if not keep.all():
+        df = df[keep]
+    pair = (df["userId"].to_numpy() << 32) | df["movieId"].to_numpy()
+    if not pd.Index(pair).is_unique:  # rare: sort only when there is something to resolve
+        # keep the latest rating of each (user, movie); on a tie, the later line
+        df = df.sort_values(["userId", "movieId", "timestamp", LINE], kind="stable")
+        dup = df.duplicated(["userId", "movieId"], keep="last").to_numpy()
+        _flag(bad, df, RATINGS, dup, "duplicate (userId, movieId) rating")
+        df = df[~dup]
     bad.check(RATINGS.file)
     return df.drop(columns=LINE).reset_index(drop=True)
+
+
+def is_member(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
+    """``np.isin`` for a sorted, duplicate-free ``sorted_set``, by binary search (no sort of ``values``)."""
+    if len(sorted_set) == 0:
+        return np.zeros(len(values), dtype=bool)
+    pos = np.minimum(np.searchsorted(sorted_set, values), len(sorted_set) - 1)
+    return sorted_set[pos] == values
 
 
 def _flag(bad: BadRows, df: pd.DataFrame, spec: TableSpec, mask, reason: str) -> None:
@@ -122,18 +133,24 @@ def prepare(raw_dir: str | Path, out_dir: str | Path, cfg: PrepareConfig) -> dic
     if ratings.empty:
         raise DataValidationError(f"{raw / RATINGS.file}: no valid ratings left; nothing to train on")
 
-    user_ids = np.unique(ratings["userId"].to_numpy())
+    user_ids = np.sort(pd.unique(ratings["userId"].to_numpy()))
     movie_ids = movies["movieId"].to_numpy()
+    user_idx = np.searchsorted(user_ids, ratings["userId"].to_numpy()).astype(np.int32)
+    movie_idx = np.searchsorted(movie_ids, ratings["movieId"].to_numpy()).astype(np.int32)
+    ts = ratings["timestamp"].to_numpy().astype(np.int64)
+    # one canonical order for every output: user, then time, then movie
+    order = np.lexsort((movie_idx, ts, user_idx))
     ratings = pd.DataFrame(
         {
-            "user_idx": np.searchsorted(user_ids, ratings["userId"].to_numpy()).astype(np.int32),
-            "movie_idx": np.searchsorted(movie_ids, ratings["movieId"].to_numpy()).astype(np.int32),
-            "userId": ratings["userId"].to_numpy().astype(np.int32),
-            "movieId": ratings["movieId"].to_numpy().astype(np.int32),
-            "rating": ratings["rating"].to_numpy().astype(np.float32),
-            "timestamp": ratings["timestamp"].to_numpy().astype(np.int64),
+            "user_idx": user_idx[order],
+            "movie_idx": movie_idx[order],
+            "userId": ratings["userId"].to_numpy().astype(np.int32)[order],
+            "movieId": ratings["movieId"].to_numpy().astype(np.int32)[order],
+            "rating": ratings["rating"].to_numpy().astype(np.float32)[order],
+            "timestamp": ts[order],
         }
     )
+    del user_idx, movie_idx, ts, order
     is_test = split_per_user(
         ratings["user_idx"].to_numpy(), ratings["timestamp"].to_numpy(), cfg.test_fraction, cfg.split, rng
     )
@@ -150,8 +167,7 @@ def prepare(raw_dir: str | Path, out_dir: str | Path, cfg: PrepareConfig) -> dic
     if cfg.val_fraction > 0:
         parts["val"] = is_val
     for name, mask in parts.items():
-        part = ratings[mask].sort_values(["user_idx", "timestamp", "movie_idx"], kind="stable")
-        write_parquet(part.reset_index(drop=True), out / f"{name}.parquet")
+        write_parquet(ratings[mask].reset_index(drop=True), out / f"{name}.parquet")
 
     write_parquet(pd.DataFrame({"userId": user_ids.astype(np.int32), "user_idx": np.arange(len(user_ids), dtype=np.int32)}), out / "user_index.parquet")  # noqa: E501
     movie_idx = np.arange(len(movie_ids), dtype=np.int32)
@@ -170,7 +186,8 @@ def prepare(raw_dir: str | Path, out_dir: str | Path, cfg: PrepareConfig) -> dic
 
     extra = _side_tables(raw, out, movie_ids, user_ids, ratings[is_test | is_val], bad)
     r = ratings["rating"].to_numpy(dtype=np.float64)
-    n_users, n_rated = len(user_ids), int(ratings["movie_idx"].nunique())
+    n_users = len(user_ids)
+    n_rated = int(np.count_nonzero(np.bincount(ratings["movie_idx"].to_numpy(), minlength=len(movie_ids))))
     return {
         "n_users": n_users,
         "n_movies": n_rated,
@@ -191,7 +208,7 @@ def _side_tables(raw, out, movie_ids, user_ids, holdout: pd.DataFrame, bad: BadR
     stats: dict = {}
     if (raw / TAGS.file).is_file():
         tags = read_table(raw / TAGS.file, TAGS, bad)
-        unknown = ~np.isin(tags["movieId"].to_numpy(), movie_ids)
+        unknown = ~is_member(tags["movieId"].to_numpy(), movie_ids)
         _flag(bad, tags, TAGS, unknown, "movieId is not in movies.csv")
         tags = tags[~unknown]
         tags = tags.assign(tag=tags["tag"].fillna("").astype(str).str.strip())
@@ -207,7 +224,7 @@ def _side_tables(raw, out, movie_ids, user_ids, holdout: pd.DataFrame, bad: BadR
         stats["tags_dropped_holdout"] = int(leak.sum())
     if (raw / GENOME_SCORES.file).is_file() and (raw / GENOME_TAGS.file).is_file():
         scores = read_table(raw / GENOME_SCORES.file, GENOME_SCORES, bad).drop(columns=LINE)
-        scores = scores[np.isin(scores["movieId"].to_numpy(), movie_ids)]
+        scores = scores[is_member(scores["movieId"].to_numpy(), movie_ids)]
         scores = scores.assign(movie_idx=np.searchsorted(movie_ids, scores["movieId"].to_numpy()).astype(np.int32))
         write_parquet(scores.astype({"tagId": np.int32, "relevance": np.float32}), out / "genome_scores.parquet")
         gtags = read_table(raw / GENOME_TAGS.file, GENOME_TAGS, bad).drop(columns=LINE)

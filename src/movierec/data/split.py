@@ -37,9 +37,14 @@ def split_per_user(
     user = np.asarray(user)
     if len(user) == 0:
         return np.zeros(0, dtype=bool)
-    noise = rng.random(len(user))
-    keys = (noise, user) if method == "random" else (noise, np.asarray(timestamp), user)
-    order = np.lexsort(keys)  # grouped by user; within a user by noise, or by time then noise
+    # a random permutation, then a stable sort: grouped by user, shuffled (random) or by time (temporal)
+    # within a user, with ties in time broken at random; one int64 sort instead of a multi-key lexsort
+    perm = rng.permutation(len(user))
+    key = user.astype(np.int64)
+    if method == "temporal":
+        ts = np.asarray(timestamp, dtype=np.int64)
+        key = (key << 32) | (ts - ts.min())  # user index < 2**31 and a time span < 2**32 s fit in 63 bits
+    order = perm[np.argsort(key[perm], kind="stable")]
     sorted_user = user[order]
     counts = np.bincount(sorted_user)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])

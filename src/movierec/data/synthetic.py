@@ -161,40 +161,32 @@ def _activity(cfg: SyntheticConfig, rng: np.random.Generator) -> np.ndarray:
 def _pick_movies(
     cfg: SyntheticConfig, rng: np.random.Generator, counts: np.ndarray, pref: np.ndarray, movies: dict
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Draw distinct movies per user until each user has exactly ``counts[user]`` of them."""
+    """Draw distinct movies per user until each user has exactly ``counts[user]`` of them.
+
+    The popular head saturates (a movie can be rated once per user), so repeated draws from the same law
+    mostly hit movies a user already has. Each round therefore flattens the popularity law a little
+    (``popularity ** temperature``, temperature falling to 0) and the last rounds draw uniformly: every
+    round is vectorised over all users and the loop ends in a handful of rounds even at ml-25m size.
+    """
     n_movies = cfg.n_movies
     cum_pref = np.cumsum(pref, axis=1)
     by_cluster = [np.flatnonzero(movies["cluster"] == k) for k in range(cfg.n_clusters)]
-    cluster_cdf = [np.cumsum(movies["popularity"][ix]) for ix in by_cluster]
-    global_cdf = np.cumsum(movies["popularity"])
-
     users = np.empty(0, np.int64)
     items = np.empty(0, np.int64)
     need = counts.copy()
-    for _ in range(12):
-        want = np.ceil(need * 1.15).astype(np.int64) + (need > 0)
+    weighted_rounds = 12
+    for round_ in range(200):
+        temperature = max(0.0, 1.0 - round_ / weighted_rounds)
+        want = np.ceil(need * (1.15 + 0.5 * round_)).astype(np.int64) + (need > 0)
         u = np.repeat(np.arange(cfg.n_users), want)
-        m = np.empty(len(u), np.int64)
-        explore = rng.random(len(u)) < cfg.explore
-        m[explore] = np.searchsorted(global_cdf, rng.random(explore.sum()) * global_cdf[-1])
-        idx = np.flatnonzero(~explore)
-        for start in range(0, len(idx), 2_000_000):  # bounded memory: (chunk, n_clusters) booleans
-            part = idx[start : start + 2_000_000]
-            cl = (cum_pref[u[part]] < rng.random(len(part))[:, None]).sum(1)
-            cl = np.minimum(cl, cfg.n_clusters - 1)
-            for k in np.unique(cl):
-                sel = part[cl == k]
-                cdf = cluster_cdf[k]
-                if len(cdf) == 0:
-                    m[sel] = np.searchsorted(global_cdf, rng.random(len(sel)) * global_cdf[-1])
-                else:
-                    m[sel] = by_cluster[k][np.searchsorted(cdf, rng.random(len(sel)) * cdf[-1])]
-        m = np.minimum(m, n_movies - 1)
+        if temperature > 0:
+            m = _draw_by_taste(cfg, rng, u, cum_pref, by_cluster, movies["popularity"] ** temperature)
+        else:
+            m = rng.integers(0, n_movies, len(u))
         users = np.concatenate([users, u])
         items = np.concatenate([items, m])
         # keep the first draw of each (user, movie), then at most counts[user] per user, in draw order
-        key = users * n_movies + items
-        _, first = np.unique(key, return_index=True)
+        _, first = np.unique(users * n_movies + items, return_index=True)
         first.sort()
         users, items = users[first], items[first]
         by_user = np.argsort(users, kind="stable")  # grouped by user, draw order kept within a user
@@ -204,17 +196,29 @@ def _pick_movies(
         users, items = users[keep], items[keep]
         need = counts - np.bincount(users, minlength=cfg.n_users)
         if not need.any():
-            return users, items
-    # the few heaviest users exhaust the popular titles: top them up, still by popularity, from the unseen
-    extra_u, extra_m = [], []
-    pop = movies["popularity"]
-    for uid in np.flatnonzero(need):
-        unseen = np.setdiff1d(np.arange(n_movies), items[users == uid], assume_unique=False)
-        extra_m.append(rng.choice(unseen, size=need[uid], replace=False, p=pop[unseen] / pop[unseen].sum()))
-        extra_u.append(np.full(need[uid], uid))
-    users = np.concatenate([users, *extra_u])
-    items = np.concatenate([items, *extra_m])
+            break
     return users, items
+
+
+def _draw_by_taste(cfg, rng, u, cum_pref, by_cluster, weight) -> np.ndarray:
+    """One movie per entry of ``u``: from a preferred cluster by ``weight``, or (``explore``) from all."""
+    global_cdf = np.cumsum(weight)
+    m = np.empty(len(u), np.int64)
+    explore = rng.random(len(u)) < cfg.explore
+    m[explore] = np.searchsorted(global_cdf, rng.random(explore.sum()) * global_cdf[-1])
+    idx = np.flatnonzero(~explore)
+    for start in range(0, len(idx), 2_000_000):  # bounded memory: (chunk, n_clusters) booleans
+        part = idx[start : start + 2_000_000]
+        cl = np.minimum((cum_pref[u[part]] < rng.random(len(part))[:, None]).sum(1), cfg.n_clusters - 1)
+        for k in np.unique(cl):
+            sel = part[cl == k]
+            members = by_cluster[k]
+            if len(members) == 0:
+                m[sel] = np.searchsorted(global_cdf, rng.random(len(sel)) * global_cdf[-1])
+            else:
+                cdf = np.cumsum(weight[members])
+                m[sel] = members[np.searchsorted(cdf, rng.random(len(sel)) * cdf[-1])]
+    return np.minimum(m, cfg.n_movies - 1)
 
 
 def _ratings(cfg, rng, user, item, users, movies) -> np.ndarray:
