@@ -147,7 +147,8 @@ def test_local_folder_mirror_and_acquire(tmp_path, monkeypatch):
     monkeypatch.setenv("MOVIELENS_MIRROR", str(tmp_path / "mirror"))
     source = acquire("ml-latest-small", tmp_path / "raw")
     assert sorted(p.name for p in (tmp_path / "raw").iterdir()) == ["README.txt", "movies.csv", "ratings.csv", "source.json"]  # noqa: E501
-    assert source["dataset"] == "ml-latest-small" and source["source"].endswith(ARCHIVE)
+    assert source["dataset"] == "ml-latest-small" and source["archive"] == ARCHIVE
+    assert "mirror" not in (tmp_path / "raw" / "source.json").read_text()  # same bytes from any mirror
 
 
 def test_offline_without_mirror_names_three_ways_forward(monkeypatch):
@@ -179,3 +180,13 @@ def test_md5_file_forms():
     assert parse_md5_file("d96548c7df8822a03a15e9e765ccb3bc  a.zip\n") == "d96548c7df8822a03a15e9e765ccb3bc"
     with pytest.raises(DownloadError):
         parse_md5_file("<html>not found</html>")
+
+
+def test_acquire_local_zip_and_synthetic(tmp_path):
+    make_mirror(tmp_path / "copy")
+    src = acquire("local", tmp_path / "raw", local_path=str(tmp_path / "copy" / ARCHIVE))
+    assert src["dataset"] == "local" and len(src["md5"]) == 32
+    assert (tmp_path / "raw" / "ratings.csv").is_file()
+    syn = acquire("synthetic", tmp_path / "raw", synthetic={"n_users": 30, "n_movies": 60, "n_ratings": 700}, seed=4)
+    assert syn["n_ratings"] == 700 and syn["config"]["seed"] == 4
+    assert not (tmp_path / "raw" / "README.txt").read_text().startswith("licence")  # the old folder was replaced

@@ -33,14 +33,15 @@ def acquire(dataset: str, out_dir: str | Path, *, local_path: str = "", syntheti
                 raise DownloadError("data.dataset is 'local' but data.local_path is empty: set it to a folder or zip")
             path = Path(local_path).expanduser()
             files = normalize(path, build)
-            source = {"dataset": "local", "path": str(path), "files": files}
+            source = {"dataset": "local", "files": files}
             if path.is_file():
                 source["md5"] = md5_of(path)
         elif dataset in DATASETS:
             archive = fetch_archive(dataset)
             files = normalize(archive, build)
-            where = resolve_source().describe(DATASETS[dataset].archive)
-            source = {"dataset": dataset, "source": where, "md5": md5_of(archive), "files": files}
+            # where it came from is printed, not stored: the folder must hash the same from any mirror
+            print(f"{dataset}: verified archive from {resolve_source().describe(DATASETS[dataset].archive)}")
+            source = {"dataset": dataset, "archive": DATASETS[dataset].archive, "md5": md5_of(archive), "files": files}
         else:
             choices = ", ".join([*DATASETS, *SPECIAL])
             raise DownloadError(f"unknown data.dataset {dataset!r}; choose one of {choices}")

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from tqdm.auto import tqdm
 
 from movierec.data.split import split_per_user
 from movierec.data.tables import (
@@ -128,8 +129,14 @@ def prepare(raw_dir: str | Path, out_dir: str | Path, cfg: PrepareConfig) -> dic
     bad = BadRows(cfg.bad_rows)
     rng = np.random.default_rng(cfg.seed)
 
+    progress = tqdm(total=5, desc="prepare", unit="step")
+    progress.set_postfix_str("reading movies")
     movies = load_movies(raw, bad)
+    progress.update()
+    progress.set_postfix_str("reading and validating ratings")
     ratings = load_ratings(raw, movies["movieId"].to_numpy(), bad)
+    progress.update()
+    progress.set_postfix_str("indexing and splitting")
     if ratings.empty:
         raise DataValidationError(f"{raw / RATINGS.file}: no valid ratings left; nothing to train on")
 
@@ -166,6 +173,8 @@ def prepare(raw_dir: str | Path, out_dir: str | Path, cfg: PrepareConfig) -> dic
     parts = {"train": ~is_test & ~is_val, "test": is_test}
     if cfg.val_fraction > 0:
         parts["val"] = is_val
+    progress.update()
+    progress.set_postfix_str("writing Parquet")
     for name, mask in parts.items():
         write_parquet(ratings[mask].reset_index(drop=True), out / f"{name}.parquet")
 
@@ -184,7 +193,11 @@ def prepare(raw_dir: str | Path, out_dir: str | Path, cfg: PrepareConfig) -> dic
         out / "movies.parquet",
     )
 
+    progress.update()
+    progress.set_postfix_str("tags and genome")
     extra = _side_tables(raw, out, movie_ids, user_ids, ratings[is_test | is_val], bad)
+    progress.update()
+    progress.close()
     r = ratings["rating"].to_numpy(dtype=np.float64)
     n_users = len(user_ids)
     n_rated = int(np.count_nonzero(np.bincount(ratings["movie_idx"].to_numpy(), minlength=len(movie_ids))))
