@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -18,7 +19,8 @@ BIN = str(Path(sys.executable).parent)
 
 
 def _env(**extra):
-    env = {**os.environ, "PATH": BIN + os.pathsep + os.environ["PATH"], **extra}
+    env = {**os.environ, "PATH": BIN + os.pathsep + os.environ["PATH"], "TQDM_DISABLE": "1", **extra}
+    env.pop("MLFLOW_TRACKING_URI", None)
     return env
 
 
@@ -36,7 +38,9 @@ def repo_copy(tmp_path):
             shutil.copytree(src, dst / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
         else:
             shutil.copy(src, dst / name)
-    for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"]):
+    git_user = ["-c", "user.name=movierec-test", "-c", "user.email=test@localhost"]
+    for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"], ["git", "add", "-A"],
+                ["git", *git_user, "commit", "-qm", "copy"]):  # fmt: skip
         assert _run(cmd, dst).returncode == 0
     return dst
 
@@ -55,7 +59,8 @@ def _set_params(repo: Path, **changes):
 @pytest.mark.slow
 def test_dvc_repro_on_synthetic_data(repo_copy):
     _set_params(repo_copy, data__dataset="synthetic", data__synthetic__n_users=120, data__synthetic__n_movies=200,
-                data__synthetic__n_ratings=6000)  # fmt: skip
+                data__synthetic__n_ratings=6000, model__embedding_dim=16, model__hidden_dims=[32],
+                train__epochs=1, evaluate__ease_max_items=150)  # fmt: skip
     first = _run(["dvc", "repro"], repo_copy)
     assert first.returncode == 0, first.stdout + first.stderr
     stats = json.loads((repo_copy / "metrics" / "statistics.json").read_text())
@@ -68,15 +73,38 @@ def test_dvc_repro_on_synthetic_data(repo_copy):
     assert len(list((repo_copy / "plots" / "eda").glob("*.png"))) == 8
     assert json.loads((repo_copy / "metrics" / "data_quality.json").read_text())["n_ratings"] == 6000
 
+    # model, evaluation and embeddings
+    assert json.loads((repo_copy / "metrics" / "train.json").read_text())["epochs_run"] == 1
+    evaluation = json.loads((repo_copy / "metrics" / "evaluation.json").read_text())
+    assert set(evaluation) == {"two_tower", "ease", "popularity"}
+    assert all(0 <= m["ndcg@10"] <= 1 for m in evaluation.values())
+    cold = json.loads((repo_copy / "metrics" / "cold_start.json").read_text())
+    assert set(cold["two_tower"]) == {"ndcg@10_k5", "ndcg@10_k10", "ndcg@10_k15"}
+    movies = np.load(repo_copy / "data" / "embeddings" / "movie_vectors.npy")
+    users = np.load(repo_copy / "data" / "embeddings" / "user_vectors.npy")
+    assert movies.shape == (200, 16) and users.shape == (120, 16)
+    assert json.loads((repo_copy / "plots" / "embeddings" / "neighbours.json").read_text())
+    for png in ["train/curves.png", "evaluate/metric_at_k.png", "embeddings/projection.png"]:
+        assert (repo_copy / "plots" / png).stat().st_size > 5_000
+
+    # the run is in MLflow: params, per-epoch and final metrics, the checkpoint, tags
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{repo_copy / 'mlflow.db'}")
+    run = mlflow.search_runs(experiment_names=["movierec"], output_format="list")[0]
+    assert run.data.params["model.embedding_dim"] == "16" and "git_commit" in run.data.tags
+    assert "val_ndcg_at_10" in run.data.metrics and "test_two_tower_ndcg_at_10" in run.data.metrics
+    assert run.data.tags["dvc_lock_md5"]
+
     again = _run(["dvc", "repro"], repo_copy)
     assert again.returncode == 0 and "Running stage" not in again.stdout  # nothing changed, nothing reruns
 
-    _set_params(repo_copy, features__top_genres=2)
+    _set_params(repo_copy, evaluate__ks=[5, 10])
     third = _run(["dvc", "repro"], repo_copy)
     ran = [line.split("'")[1] for line in third.stdout.splitlines() if line.startswith("Running stage")]
-    assert ran == ["features", "eda"], third.stdout
-    shown = _run(["dvc", "metrics", "show", "--json"], repo_copy)
-    assert shown.returncode == 0 and "n_ratings" in shown.stdout
+    assert ran == ["evaluate"], third.stdout
+    shown = _run(["dvc", "exp", "show", "--no-pager", "--json"], repo_copy)
+    assert shown.returncode == 0 and "ndcg@10" in shown.stdout
 
 
 def test_stage_reports_bad_data_without_traceback(tmp_path):

@@ -1,6 +1,7 @@
 """Top-K ranking metrics with binary relevance, computed per user.
 
-Inputs everywhere: ``top``, an ``(n_users, K)`` int array of ranked movie indices (best first), and
+Inputs everywhere: ``top``, an ``(n_users, K)`` int array of ranked movie indices (best first; ``-1`` where
+fewer than K movies could be ranked), and
 ``relevant``, a list of per-user int arrays of relevant movie indices (held-out movies rated at or above the
 relevance threshold). Users with no relevant movie must be left out by the caller: every metric below is
 undefined for them.
@@ -41,9 +42,10 @@ def hit_rate_at_k(hits: np.ndarray, k: int) -> np.ndarray:
 def ndcg_at_k(hits: np.ndarray, relevant: list[np.ndarray], k: int) -> np.ndarray:
     """DCG of the top ``k`` (gain 1 per relevant movie, discount ``1 / log2(rank + 1)``) over the ideal DCG,
     which places ``min(|rel|, k)`` relevant movies first."""
-    discount = 1.0 / np.log2(np.arange(2, k + 2))
-    dcg = (hits[:, :k] * discount).sum(1)
-    ideal_n = np.minimum(_n_relevant(relevant), k).astype(int)
+    h = hits[:, :k]
+    discount = 1.0 / np.log2(np.arange(2, h.shape[1] + 2))
+    dcg = (h * discount).sum(1)
+    ideal_n = np.minimum(_n_relevant(relevant), h.shape[1]).astype(int)
     ideal = np.concatenate([[0.0], np.cumsum(discount)])[ideal_n]
     return dcg / ideal
 
@@ -52,13 +54,14 @@ def map_at_k(hits: np.ndarray, relevant: list[np.ndarray], k: int) -> np.ndarray
     """Average precision at ``k``: the mean of precision@i over the ranks ``i <= k`` that hit, divided by
     ``min(|rel|, k)`` (so a perfect top ``k`` scores 1)."""
     h = hits[:, :k].astype(np.float64)
-    precision_at_i = np.cumsum(h, 1) / np.arange(1, k + 1)
+    precision_at_i = np.cumsum(h, 1) / np.arange(1, h.shape[1] + 1)
     return (precision_at_i * h).sum(1) / np.minimum(_n_relevant(relevant), k)
 
 
 def catalog_coverage(top: np.ndarray, k: int, n_movies: int) -> float:
-    """Share of the ``n_movies`` catalogue that appears in at least one user's top ``k``."""
-    return len(np.unique(top[:, :k])) / n_movies
+    """Share of the ``n_movies`` catalogue that appears in at least one user's top ``k`` (``-1``: no movie)."""
+    shown = top[:, :k]
+    return len(np.unique(shown[shown >= 0])) / n_movies
 
 
 def ranking_metrics(top: np.ndarray, relevant: list[np.ndarray], ks: list[int], n_movies: int) -> dict:

@@ -1,0 +1,129 @@
+"""The evaluation protocol, one code path for the model and every baseline.
+
+- Each user's *known* ratings (training, plus validation at test time) are the model's input and are
+  excluded from the ranking; every other catalogue movie is ranked (full ranking, no sampled negatives).
+- Relevant: a held-out movie the user rated at or above ``relevance_threshold``. Users with no relevant
+  held-out movie are skipped.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+
+from movierec.evaluation.metrics import hits_matrix, ndcg_at_k, ranking_metrics, recall_at_k
+from movierec.training.data import RatingLists, history_batch
+
+
+class TwoTowerScorer:
+    """Scores every movie for users embedded from their known ratings by the user tower."""
+
+    name = "two_tower"
+
+    def __init__(self, model, max_history: int, known_users: bool = True):
+        self.model = model.eval()
+        self.max_history = max_history
+        self.known_users = known_users
+        self.device = next(model.parameters()).device
+        with torch.no_grad():
+            self.movies = model.movie_vectors()
+
+    def __call__(self, users: np.ndarray, known: RatingLists) -> torch.Tensor:
+        items, ratings, mask = (t.to(self.device) for t in history_batch(known, users, self.max_history))
+        uid = torch.as_tensor(users if self.known_users else np.full(len(users), -1), dtype=torch.long)
+        with torch.no_grad():
+            u = self.model.user_vectors(items, ratings, mask, uid.to(self.device))
+            return self.model.score(u, self.movies).cpu()
+
+
+def relevant_movies(held_out: pd.DataFrame, threshold: float) -> dict[int, np.ndarray]:
+    """``user_idx -> movie indices`` of held-out ratings at or above ``threshold``."""
+    liked = held_out[held_out["rating"] >= threshold]
+    return {int(u): g.to_numpy() for u, g in liked.groupby("user_idx")["movie_idx"]}
+
+
+def top_k(scorer, users: np.ndarray, known: RatingLists, exclude: RatingLists, k: int, batch: int = 512) -> np.ndarray:  # noqa: E501
+    """``(len(users), k)`` best-first movie indices; movies in ``exclude`` (and those a scorer cannot rank,
+    scored -inf) are never included: ``-1`` fills the places left."""
+    out = []
+    for s in range(0, len(users), batch):
+        chunk = users[s : s + batch]
+        raw = scorer(chunk, known)
+        scores = raw.float().clone() if isinstance(raw, torch.Tensor) else torch.from_numpy(np.array(raw, np.float32))
+        rows = np.repeat(np.arange(len(chunk)), exclude.indptr[chunk + 1] - exclude.indptr[chunk])
+        cols = np.concatenate([exclude.of(int(u))[0] for u in chunk]) if len(chunk) else np.zeros(0, int)
+        scores[torch.from_numpy(rows), torch.from_numpy(cols.astype(np.int64))] = float("-inf")
+        best = torch.topk(scores, min(k, scores.shape[1]), dim=1)
+        out.append(torch.where(torch.isinf(best.values) & (best.values < 0), -1, best.indices).numpy())
+    return np.concatenate(out) if out else np.zeros((0, k), dtype=np.int64)
+
+
+def evaluate_scorer(scorer, known: RatingLists, relevant: dict[int, np.ndarray], ks: list[int], n_movies: int):
+    """Metrics of ``scorer`` over the users in ``relevant``; returns ``(metrics, users, top)``."""
+    users = np.array(sorted(relevant), dtype=np.int64)
+    top = top_k(scorer, users, known, known, max(ks))
+    return ranking_metrics(top, [relevant[u] for u in users], ks, n_movies), users, top
+
+
+def segment_metrics(top, users, relevant, train_counts_user, train_counts_movie, k: int = 10) -> dict:
+    """Recall and NDCG at ``k`` by user activity (tertiles of training ratings: light, medium, heavy) and by
+    movie popularity (head: the most rated fifth of rated movies; tail: the rest), where a movie segment
+    keeps only the relevant movies inside it."""
+    rel = [relevant[u] for u in users]
+    hits = hits_matrix(top, rel)
+    out: dict = {}
+    activity = train_counts_user[users]
+    cuts = np.quantile(activity, [1 / 3, 2 / 3]) if len(users) else [0, 0]
+    groups = {"light": activity <= cuts[0], "medium": (activity > cuts[0]) & (activity <= cuts[1]),
+              "heavy": activity > cuts[1]}  # fmt: skip
+    for name, sel in groups.items():
+        if sel.any():
+            sub = [r for r, s in zip(rel, sel) if s]
+            out[f"users_{name}"] = {f"recall@{k}": float(recall_at_k(hits[sel], sub, k).mean()),
+                                    f"ndcg@{k}": float(ndcg_at_k(hits[sel], sub, k).mean()),
+                                    "n_users": int(sel.sum())}  # fmt: skip
+    rated = np.flatnonzero(train_counts_movie > 0)
+    head = set(rated[np.argsort(-train_counts_movie[rated], kind="stable")[: max(1, len(rated) // 5)]].tolist())
+    for name, inside in (("movies_head", True), ("movies_tail", False)):
+        seg_rel = [np.array([m for m in r if (int(m) in head) == inside], dtype=np.int64) for r in rel]
+        keep = np.array([len(r) > 0 for r in seg_rel])
+        if keep.any():
+            sub = [r for r, kk in zip(seg_rel, keep) if kk]
+            h = hits_matrix(top[keep], sub)
+            out[name] = {f"recall@{k}": float(recall_at_k(h, sub, k).mean()),
+                         f"ndcg@{k}": float(ndcg_at_k(h, sub, k).mean()), "n_users": int(keep.sum())}  # fmt: skip
+    return out
+
+
+def sample_known(known: RatingLists, users: np.ndarray, k: int, rng: np.random.Generator) -> RatingLists:
+    """For cold start: each listed user keeps ``k`` of their known ratings chosen at random (fewer if they
+    have fewer); other users keep none."""
+    counts = np.zeros(known.n_users, dtype=np.int64)
+    items, ratings = [], []
+    for u in users:
+        it, rt = known.of(int(u))
+        pick = np.sort(rng.permutation(len(it))[:k])
+        items.append(it[pick])
+        ratings.append(rt[pick])
+        counts[u] = len(pick)
+    indptr = np.concatenate([[0], np.cumsum(counts)])
+    # users must appear in index order for the CSR layout
+    order = np.argsort(users)
+    items = [items[i] for i in order]
+    ratings = [ratings[i] for i in order]
+    return RatingLists(indptr, np.concatenate(items) if items else np.zeros(0, np.int64),
+                       np.concatenate(ratings) if ratings else np.zeros(0, np.float32))  # fmt: skip
+
+
+def cold_start_ndcg(scorer, known: RatingLists, relevant: dict, ks: list[int], n_movies: int, seed: int) -> dict:
+    """NDCG@10 when each evaluated user is embedded from only ``k`` of their known ratings, for each ``k``.
+    All their known ratings stay excluded from the ranking, so only the input shrinks."""
+    users = np.array(sorted(relevant), dtype=np.int64)
+    out = {}
+    for k in ks:
+        few = sample_known(known, users, k, np.random.default_rng(seed + k))
+        top = top_k(scorer, users, few, known, 10)
+        rel = [relevant[u] for u in users]
+        out[f"ndcg@10_k{k}"] = float(ndcg_at_k(hits_matrix(top, rel), rel, 10).mean())
+    return out

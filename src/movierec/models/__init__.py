@@ -1,0 +1,1 @@
+"""The two-tower retrieval model: towers, losses, configuration."""

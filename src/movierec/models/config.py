@@ -1,0 +1,41 @@
+"""The two-tower model's settings: one dataclass, stored in every checkpoint beside the weights."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+SIMILARITIES = ("dot", "cosine")
+
+
+@dataclass(frozen=True)
+class TwoTowerConfig:
+    n_users: int
+    n_movies: int
+    n_genres: int
+    n_tags: int = 0  # tag vocabulary size; 0 = the dataset has no tags
+    tags_per_movie: int = 0
+    n_genome: int = 0  # genome relevance columns; 0 = none
+    embedding_dim: int = 64  # size of user and movie vectors
+    hidden_dims: tuple[int, ...] = (256,)  # MLP widths inside each tower
+    dropout: float = 0.1
+    batch_norm: bool = False
+    similarity: str = "dot"  # dot | cosine; the vector index must use the same
+    temperature: float = 0.1  # cosine scores are divided by this
+    use_user_id: bool = False  # add a learned id vector for users known at training time
+    id_dropout: float = 0.3  # share of training rows whose movie-id vector is dropped, so content carries
+    year_buckets: int = 24  # release-year embedding buckets (5-year bins from 1900; one for unknown)
+    max_history: int = 200  # rated movies pooled per user
+
+    def __post_init__(self) -> None:
+        if self.similarity not in SIMILARITIES:
+            raise ValueError(f"similarity must be one of {SIMILARITIES}, not {self.similarity!r}")
+        object.__setattr__(self, "hidden_dims", tuple(int(h) for h in self.hidden_dims))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TwoTowerConfig":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})

@@ -1,0 +1,79 @@
+"""Export user and movie vectors, and check them: a 2-D map coloured by genre, nearest neighbours of
+well-known titles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import torch  # noqa: E402
+from sklearn.decomposition import PCA  # noqa: E402
+
+from movierec.models.two_tower import TwoTower  # noqa: E402
+from movierec.training.data import RatingLists, history_batch  # noqa: E402
+
+WELL_KNOWN = [
+    "Toy Story (1995)", "Matrix, The (1999)", "Pulp Fiction (1994)", "Silence of the Lambs, The (1991)",
+    "Star Wars: Episode IV - A New Hope (1977)", "Titanic (1997)", "Shawshank Redemption, The (1994)",
+    "Notting Hill (1999)",
+]  # fmt: skip
+
+
+def movie_vectors(model: TwoTower) -> np.ndarray:
+    """``(n_movies, dim)`` float32, in ``movie_idx`` order."""
+    with torch.no_grad():
+        return model.eval().movie_vectors().numpy().astype(np.float32)
+
+
+def user_vectors(model: TwoTower, known: RatingLists, batch: int = 4096) -> np.ndarray:
+    """``(n_users, dim)`` float32 from each user's known ratings, in ``user_idx`` order."""
+    out = []
+    model.eval()
+    with torch.no_grad():
+        for s in range(0, known.n_users, batch):
+            users = np.arange(s, min(s + batch, known.n_users))
+            items, ratings, mask = history_batch(known, users, model.cfg.max_history)
+            uid = torch.from_numpy(users) if model.cfg.use_user_id else None
+            out.append(model.user_vectors(items, ratings, mask, uid).numpy())
+    return np.concatenate(out).astype(np.float32) if out else np.zeros((0, model.cfg.embedding_dim), np.float32)
+
+
+def nearest_neighbours(vectors: np.ndarray, movies: pd.DataFrame, titles: list[str], k: int = 10) -> dict:
+    """For each title found (else the most rated movies), its ``k`` nearest movies by cosine similarity."""
+    by_title = dict(zip(movies["title"], movies["movie_idx"]))
+    queries = [by_title[t] for t in titles if t in by_title]
+    if len(queries) < 3:
+        queries = movies.sort_values("rating_count", ascending=False)["movie_idx"].head(6).tolist()
+    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    title = movies.set_index("movie_idx")["title"]
+    out = {}
+    for q in queries:
+        sims = unit @ unit[q]
+        sims[q] = -np.inf
+        best = np.argsort(-sims, kind="stable")[:k]
+        out[title[q]] = [{"title": title[i], "cosine": round(float(sims[i]), 4)} for i in best]
+    return out
+
+
+def plot_projection(vectors: np.ndarray, movies: pd.DataFrame, path: Path, max_points: int = 3000) -> None:
+    """PCA of the most rated ``max_points`` movies, coloured by their first genre."""
+    top = movies.sort_values("rating_count", ascending=False).head(max_points)
+    xy = PCA(n_components=2, random_state=0).fit_transform(vectors[top["movie_idx"].to_numpy()])
+    first = top["genres"].map(lambda g: g[0] if len(g) else "(none)").to_numpy()
+    fig, ax = plt.subplots(figsize=(9, 7))
+    names = pd.Series(first).value_counts().index[:10]
+    for name in names:
+        sel = first == name
+        ax.scatter(xy[sel, 0], xy[sel, 1], s=6, alpha=0.6, label=name)
+    rest = ~np.isin(first, names)
+    ax.scatter(xy[rest, 0], xy[rest, 1], s=4, alpha=0.3, color="lightgrey", label="other")
+    ax.set(title=f"Movie vectors, PCA of the {len(top):,} most rated (colour: first genre)", xlabel="PC 1",
+           ylabel="PC 2")  # fmt: skip
+    ax.legend(markerscale=3, fontsize=8)
+    fig.savefig(path, dpi=100, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)

@@ -1,0 +1,183 @@
+"""A user tower and a movie tower that map into one vector space; a recommendation is a nearest neighbour.
+
+- The **movie tower** reads the movie id and its content: multi-hot genres, release year, popularity, tag ids
+  and genome relevance where present. During training the id vector of a share of rows is dropped
+  (``id_dropout``), so the content path learns to place rarely rated movies on its own.
+- The **user tower** reads only a list of (movie, rating) pairs: it pools the rated movies' vectors, once
+  plainly and once weighted by how far each rating sits from the user's mean, and adds rating statistics.
+  A new visitor who rated 10 movies is embedded exactly like a known user, with no retraining. A learned
+  user-id vector can be added for known users (``use_user_id``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from movierec.models.config import TwoTowerConfig
+from movierec.utils import atomic_path
+
+
+def _mlp(n_in: int, hidden: tuple[int, ...], n_out: int, dropout: float, batch_norm: bool) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for h in hidden:
+        layers.append(nn.Linear(n_in, h))
+        if batch_norm:
+            layers.append(nn.BatchNorm1d(h))
+        layers += [nn.ReLU(), nn.Dropout(dropout)]
+        n_in = h
+    layers.append(nn.Linear(n_in, n_out))
+    return nn.Sequential(*layers)
+
+
+def year_bucket(year: np.ndarray, n_buckets: int) -> np.ndarray:
+    """5-year bins from 1900 (``1`` .. ``n_buckets - 1``, clipped); ``0`` for an unknown year."""
+    y = np.asarray(year, dtype=np.float64)
+    b = np.clip((y - 1900) // 5 + 1, 1, n_buckets - 1)
+    return np.where(np.isnan(y), 0, b).astype(np.int64)
+
+
+def movie_content(movie_features: pd.DataFrame, cfg: TwoTowerConfig, genome: np.ndarray | None = None) -> dict:
+    """Content tensors in ``movie_idx`` order: ``genres (n, G)``, ``year (n,)``, ``popularity (n,)``
+    (``log1p(count)`` scaled to 0..1), ``tags (n, T)`` (padded with ``n_tags``), ``genome (n, n_genome)``."""
+    mf = movie_features.sort_values("movie_idx")
+    genre_cols = [c for c in mf.columns if c.startswith("genre_")]
+    pop = mf["popularity"].to_numpy(np.float32)
+    tags = np.full((len(mf), max(cfg.tags_per_movie, 1)), cfg.n_tags, dtype=np.int64)
+    if cfg.n_tags and "tag_ids" in mf:
+        for i, ids in enumerate(mf["tag_ids"]):
+            ids = list(ids)[: cfg.tags_per_movie]
+            tags[i, : len(ids)] = ids
+    years = mf["year"].astype("Float64").to_numpy(dtype=np.float64, na_value=np.nan)
+    return {
+        "genres": torch.from_numpy(mf[genre_cols].to_numpy(np.float32).copy()),
+        "year": torch.from_numpy(year_bucket(years, cfg.year_buckets)),
+        "popularity": torch.from_numpy(pop / max(float(pop.max()), 1e-6)),
+        "tags": torch.from_numpy(tags),
+        "genome": torch.from_numpy(np.asarray(genome, dtype=np.float32))
+        if cfg.n_genome and genome is not None
+        else torch.zeros(len(mf), 0),
+    }
+
+
+class TwoTower(nn.Module):
+    """Two towers over one catalogue. Content tensors are buffers, so a checkpoint is self-contained."""
+
+    def __init__(self, cfg: TwoTowerConfig, content: dict[str, torch.Tensor] | None = None):
+        super().__init__()
+        self.cfg = cfg
+        d, n = cfg.embedding_dim, cfg.n_movies
+        if content is None:  # shapes only; a checkpoint's state dict fills them in
+            content = {
+                "genres": torch.zeros(n, cfg.n_genres),
+                "year": torch.zeros(n, dtype=torch.long),
+                "popularity": torch.zeros(n),
+                "tags": torch.full((n, max(cfg.tags_per_movie, 1)), cfg.n_tags, dtype=torch.long),
+                "genome": torch.zeros(n, cfg.n_genome),
+            }
+        for name, tensor in content.items():
+            self.register_buffer(f"content_{name}", tensor, persistent=True)
+
+        # movie tower
+        self.movie_id = nn.Embedding(n, d)
+        self.genre_proj = nn.Linear(cfg.n_genres, d, bias=False)
+        self.year_emb = nn.Embedding(cfg.year_buckets, d)
+        self.tag_emb = nn.EmbeddingBag(cfg.n_tags + 1, d, mode="mean", padding_idx=cfg.n_tags)
+        self.genome_proj = nn.Linear(cfg.n_genome, d, bias=False) if cfg.n_genome else None
+        n_parts = 4 + (1 if cfg.n_genome else 0)
+        self.movie_mlp = _mlp(n_parts * d + 1, cfg.hidden_dims, d, cfg.dropout, cfg.batch_norm)
+
+        # user tower
+        self.history_emb = nn.Embedding(n + 1, d, padding_idx=n)
+        self.history_genre = nn.Linear(cfg.n_genres, d, bias=False)
+        self.user_mlp = _mlp(2 * d + 3, cfg.hidden_dims, d, cfg.dropout, cfg.batch_norm)
+        self.user_id = nn.Embedding(cfg.n_users, d) if cfg.use_user_id else None
+
+        for emb in [self.movie_id, self.year_emb, self.tag_emb, self.history_emb] + ([self.user_id] if self.user_id else []):  # noqa: E501
+            nn.init.normal_(emb.weight, std=0.05)
+        with torch.no_grad():
+            self.history_emb.weight[n].zero_()
+            self.tag_emb.weight[cfg.n_tags].zero_()
+
+    # ----- movie tower -------------------------------------------------------------------------------
+    def movie_vectors(self, movie_idx: torch.Tensor | None = None) -> torch.Tensor:
+        """``(B,)`` movie indices (all movies when None) -> ``(B, dim)`` vectors."""
+        if movie_idx is None:
+            movie_idx = torch.arange(self.cfg.n_movies, device=self.movie_id.weight.device)
+        ident = self.movie_id(movie_idx)
+        if self.training and self.cfg.id_dropout > 0:
+            keep = (torch.rand(len(movie_idx), 1, device=ident.device) >= self.cfg.id_dropout).float()
+            ident = ident * keep
+        parts = [
+            ident,
+            self.genre_proj(self.content_genres[movie_idx]),
+            self.year_emb(self.content_year[movie_idx]),
+            self.tag_emb(self.content_tags[movie_idx]),
+            self.content_popularity[movie_idx].unsqueeze(1),
+        ]
+        if self.genome_proj is not None:
+            parts.append(self.genome_proj(self.content_genome[movie_idx]))
+        return self._finish(self.movie_mlp(torch.cat(parts, dim=1)))
+
+    # ----- user tower --------------------------------------------------------------------------------
+    def user_vectors(
+        self,
+        items: torch.Tensor,
+        ratings: torch.Tensor,
+        mask: torch.Tensor,
+        user_idx: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Embed users from rated movies.
+
+        ``items``: ``(B, H)`` movie indices (any value where ``mask`` is False); ``ratings``: ``(B, H)`` stars;
+        ``mask``: ``(B, H)`` bool, True for real entries; ``user_idx``: ``(B,)`` known-user indices, or -1,
+        used only when the model has user-id vectors. Returns ``(B, dim)``.
+        """
+        m = mask.float()
+        items = torch.where(mask, items, torch.full_like(items, self.cfg.n_movies))
+        n = m.sum(1, keepdim=True).clamp(min=1.0)
+        mean_r = (ratings * m).sum(1, keepdim=True) / n
+        dev = (ratings - mean_r) * m
+        std_r = ((dev * dev).sum(1, keepdim=True) / n).sqrt()
+        # one (n_movies + 1, d) table of history vectors, then weighted sums by embedding_bag: no (B, H, d)
+        # tensor is ever built, which keeps long histories cheap
+        genre_part = self.history_genre(self.content_genres)
+        table = self.history_emb.weight + nn.functional.pad(genre_part, (0, 0, 0, 1))
+        pooled = nn.functional.embedding_bag(items, table, per_sample_weights=m / n, mode="sum")
+        liked = nn.functional.embedding_bag(items, table, per_sample_weights=dev / n, mode="sum")
+        stats = torch.cat([(mean_r - 3.5) / 1.0, std_r, torch.log1p(m.sum(1, keepdim=True)) / 5.0], dim=1)
+        u = self.user_mlp(torch.cat([pooled, liked, stats], dim=1))
+        if self.user_id is not None and user_idx is not None:
+            known = (user_idx >= 0).float().unsqueeze(1)
+            u = u + self.user_id(user_idx.clamp(min=0)) * known
+        return self._finish(u)
+
+    # ----- scoring -----------------------------------------------------------------------------------
+    def _finish(self, x: torch.Tensor) -> torch.Tensor:
+        if self.cfg.similarity == "cosine":
+            return nn.functional.normalize(x, dim=-1) / self.cfg.temperature**0.5
+        return x
+
+    @staticmethod
+    def score(users: torch.Tensor, movies: torch.Tensor) -> torch.Tensor:
+        """``(B, d) x (M, d) -> (B, M)`` scores. Cosine vectors carry ``1/sqrt(temperature)`` each, so the
+        dot product is cosine / temperature and a plain dot-product index ranks them correctly."""
+        return users @ movies.T
+
+
+def save_checkpoint(path, model: TwoTower, extra: dict | None = None) -> None:
+    """Weights, buffers and config in one file that loads with ``torch.load(weights_only=True)``; written
+    atomically."""
+    with atomic_path(path) as tmp:
+        torch.save({"config": model.cfg.to_dict(), "state_dict": model.state_dict(), **(extra or {})}, tmp)
+
+
+def load_checkpoint(path, map_location: str = "cpu") -> tuple[TwoTower, dict]:
+    """Rebuild the model from a checkpoint alone; ``weights_only=True``: no code in the file is run."""
+    ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    model = TwoTower(TwoTowerConfig.from_dict(ckpt["config"]))
+    model.load_state_dict(ckpt["state_dict"])
+    model.eval()
+    return model, ckpt

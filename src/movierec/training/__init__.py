@@ -1,0 +1,1 @@
+"""Training the two-tower model: batches, the loop, experiment tracking."""

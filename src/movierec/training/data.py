@@ -1,0 +1,90 @@
+"""Per-user rating lists and the history batches the user tower reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import torch
+
+
+@dataclass
+class RatingLists:
+    """Each user's rated movies, CSR-style: user ``u`` owns rows ``indptr[u]:indptr[u+1]`` (oldest first)."""
+
+    indptr: np.ndarray  # (n_users + 1,)
+    items: np.ndarray  # (n_ratings,) movie_idx
+    ratings: np.ndarray  # (n_ratings,) stars
+
+    @classmethod
+    def from_frame(cls, df: pd.DataFrame, n_users: int) -> "RatingLists":
+        order = np.lexsort((df["timestamp"].to_numpy(), df["user_idx"].to_numpy()))
+        user = df["user_idx"].to_numpy()[order]
+        indptr = np.zeros(n_users + 1, dtype=np.int64)
+        np.cumsum(np.bincount(user, minlength=n_users), out=indptr[1:])
+        return cls(indptr, df["movie_idx"].to_numpy()[order].astype(np.int64),
+                   df["rating"].to_numpy()[order].astype(np.float32))  # fmt: skip
+
+    @property
+    def n_users(self) -> int:
+        return len(self.indptr) - 1
+
+    def counts(self) -> np.ndarray:
+        return np.diff(self.indptr)
+
+    def of(self, user: int) -> tuple[np.ndarray, np.ndarray]:
+        s, e = self.indptr[user], self.indptr[user + 1]
+        return self.items[s:e], self.ratings[s:e]
+
+    def shuffled(self, rng: np.random.Generator) -> "RatingLists":
+        """The same lists, each in a random order (a window of it is then a random subset)."""
+        user = np.repeat(np.arange(self.n_users), self.counts())
+        order = np.lexsort((rng.random(len(self.items)), user))
+        return RatingLists(self.indptr, self.items[order], self.ratings[order])
+
+    def matrix(self, n_movies: int, binary: bool = True) -> sp.csr_matrix:
+        """``(n_users, n_movies)`` sparse matrix of ones (or of the ratings)."""
+        values = np.ones(len(self.items), np.float32) if binary else self.ratings
+        return sp.csr_matrix((values, self.items, self.indptr), shape=(self.n_users, n_movies))
+
+
+def history_batch(
+    lists: RatingLists,
+    users: np.ndarray,
+    max_len: int,
+    *,
+    rng: np.random.Generator | None = None,
+    exclude: np.ndarray | None = None,
+    short_prob: float = 0.0,
+    short_max: int = 15,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(items, ratings, mask)``, each ``(B, max_len)``, for the user tower.
+
+    Without ``rng``: each user's ``max_len`` most recent ratings (deterministic, for evaluation). With ``rng``:
+    a window at a random offset (a random subset when ``lists`` was shuffled); ``exclude`` (``(B,)`` movie
+    indices) masks the training target out of its own history; with probability ``short_prob`` a row keeps
+    only 1..``short_max`` entries, so the tower also learns to serve users who rated little.
+    """
+    users = np.asarray(users, dtype=np.int64)
+    start = lists.indptr[users]
+    count = lists.indptr[users + 1] - start
+    steps = np.arange(max_len)
+    if rng is None:
+        offset = np.maximum(count - max_len, 0)
+    else:
+        offset = (rng.random(len(users)) * np.maximum(count, 1)).astype(np.int64)
+    pos = start[:, None] + (offset[:, None] + steps[None, :]) % np.maximum(count, 1)[:, None]
+    mask = steps[None, :] < np.minimum(count, max_len)[:, None]
+    pos = np.where(mask, pos, 0)
+    items = lists.items[pos] if len(lists.items) else np.zeros(pos.shape, np.int64)
+    ratings = lists.ratings[pos] if len(lists.ratings) else np.zeros(pos.shape, np.float32)
+    if exclude is not None:
+        mask &= items != np.asarray(exclude)[:, None]
+    if rng is not None and short_prob > 0:
+        short = rng.random(len(users)) < short_prob
+        keep = rng.integers(1, short_max + 1, len(users))
+        limit = np.where(short, keep, max_len)
+        mask &= np.cumsum(mask, axis=1) <= limit[:, None]
+    return torch.from_numpy(items), torch.from_numpy(ratings.astype(np.float32)), torch.from_numpy(mask)

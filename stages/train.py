@@ -1,0 +1,73 @@
+"""Stage `train`: fit the two-tower model, keep the best validation epoch, log the run to MLflow."""
+
+import argparse
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from movierec.cli import run_stage
+from movierec.models.two_tower import save_checkpoint
+from movierec.training.curves import plot_curves
+from movierec.training.inputs import build_model, load_pipeline_data
+from movierec.training.loop import TrainConfig, TrainData, fit
+from movierec.training.tracking import file_md5, flatten, metric_name, mlflow_run
+from movierec.utils import load_params, set_seed, write_json
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--prepared", required=True)
+    ap.add_argument("--features", required=True)
+    ap.add_argument("--model", required=True, help="checkpoint to write")
+    ap.add_argument("--metrics", required=True, help="training summary JSON")
+    ap.add_argument("--curves", required=True, help="folder for the training curves (CSV + PNG)")
+    args = ap.parse_args()
+    params = load_params()
+    train_params = dict(params["train"])
+    threads = int(train_params.pop("threads", 0))
+    if threads:
+        torch.set_num_threads(threads)
+    set_seed(params["seed"])
+    cfg = TrainConfig(**train_params, seed=params["seed"])
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+
+    data = load_pipeline_data(args.prepared, args.features, params["evaluate"]["relevance_threshold"])
+    model = build_model(data, params["model"])
+    logged = {"seed": params["seed"], "model": params["model"], "train": params["train"],
+              "relevance_threshold": params["evaluate"]["relevance_threshold"]}  # fmt: skip
+    with mlflow_run("train") as mlflow:
+        mlflow.log_params(flatten(logged))
+        t0 = time.perf_counter()
+        model, history = fit(
+            model, TrainData(data.train, data.val_relevant, data.n_movies), cfg, device=device,
+            on_epoch=lambda r: mlflow.log_metrics({metric_name(k): v for k, v in r.items() if k != "epoch"}, step=r["epoch"]),  # noqa: E501
+        )
+        seconds = time.perf_counter() - t0
+        best = max(history, key=lambda r: r["val_ndcg@10"])
+        save_checkpoint(args.model, model.cpu(), {"epoch": best["epoch"], "val_ndcg@10": best["val_ndcg@10"]})
+        summary = {
+            "best_epoch": best["epoch"],
+            "epochs_run": len(history),
+            "val_ndcg@10": best["val_ndcg@10"],
+            "val_recall@10": best["val_recall@10"],
+            "n_parameters": sum(p.numel() for p in model.parameters()),
+            "train_ratings": len(data.train.items),
+        }
+        write_json(args.metrics, summary)
+        curves = pd.DataFrame(history)
+        Path(args.curves).mkdir(parents=True, exist_ok=True)
+        curves.drop(columns=["seconds", "interactions_per_s"]).to_csv(Path(args.curves) / "curves.csv", index=False)
+        plot_curves(curves, Path(args.curves) / "curves.png")
+        mlflow.log_metrics({metric_name(f"best_{k}"): float(v) for k, v in summary.items()})
+        mlflow.log_metrics({"train_seconds": seconds,
+                            "interactions_per_s": float(curves["interactions_per_s"].mean())})  # fmt: skip
+        mlflow.set_tag("checkpoint_md5", file_md5(args.model))
+        mlflow.log_artifact(args.model)
+    print(f"best epoch {best['epoch']} of {len(history)}: val NDCG@10 {best['val_ndcg@10']:.4f}; "
+          f"{seconds:.0f} s, {curves['interactions_per_s'].mean():,.0f} interactions/s on {device}")
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,86 @@
+"""The shared protocol: exclusions, baselines, segments and cold start on tiny data."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from movierec.evaluation.baselines import EASEScorer, PopularityScorer, ease_weights
+from movierec.evaluation.protocol import (
+    cold_start_ndcg,
+    evaluate_scorer,
+    relevant_movies,
+    sample_known,
+    segment_metrics,
+    top_k,
+)
+from movierec.training.data import RatingLists
+
+N_MOVIES = 6
+
+
+def known():
+    df = pd.DataFrame({"user_idx": [0, 0, 1, 1, 1, 2], "movie_idx": [0, 1, 0, 2, 3, 0],
+                       "rating": [4.0] * 6, "timestamp": range(6)})  # fmt: skip
+    return RatingLists.from_frame(df, 3)
+
+
+class Fixed:
+    """Scores movie j as j for everyone: the ranking is 5, 4, 3, ..."""
+
+    name = "fixed"
+
+    def __call__(self, users, known):
+        return np.tile(np.arange(N_MOVIES, dtype=np.float32), (len(users), 1))
+
+
+def test_top_k_never_returns_known_movies():
+    top = top_k(Fixed(), np.array([0, 1, 2]), known(), known(), 3)
+    assert top.tolist() == [[5, 4, 3], [5, 4, 1], [5, 4, 3]]
+
+
+def test_relevant_movies_and_perfect_scores():
+    held = pd.DataFrame({"user_idx": [0, 0, 1, 2], "movie_idx": [5, 2, 4, 1], "rating": [5.0, 3.5, 4.0, 2.0]})
+    rel = relevant_movies(held, 4.0)
+    assert {u: v.tolist() for u, v in rel.items()} == {0: [5], 1: [4]}  # user 2 has nothing relevant: skipped
+    metrics, users, _ = evaluate_scorer(Fixed(), known(), rel, [1, 2], N_MOVIES)
+    assert users.tolist() == [0, 1]
+    assert metrics["ndcg@2"] == pytest.approx((1 + 1 / np.log2(3)) / 2) and metrics["hit_rate@2"] == 1.0
+
+
+def test_popularity():
+    pop = PopularityScorer(known(), N_MOVIES)
+    assert pop(np.array([0]), known())[0].tolist() == [3, 1, 1, 1, 0, 0]
+
+
+def test_ease_closed_form_matches_numpy():
+    x = sp.csr_matrix(np.array([[1, 1, 0], [1, 0, 1], [0, 1, 1], [1, 1, 1]], dtype=np.float32))
+    lam = 2.0
+    g = (x.T @ x).toarray() + lam * np.eye(3)
+    p = np.linalg.inv(g)
+    expected = -p / np.diag(p)
+    np.fill_diagonal(expected, 0)
+    assert ease_weights(x, lam) == pytest.approx(expected, abs=1e-6)
+
+
+def test_ease_scorer_limits_its_catalogue():
+    ease = EASEScorer(known(), N_MOVIES, lam=1.0, max_items=2)
+    assert ease.items.tolist() == [0, 1]  # the two most rated movies
+    scores = ease(np.array([0, 1]), known())
+    assert np.isinf(scores[:, 2:]).all() and np.isfinite(scores[:, :2]).all()
+
+
+def test_segments_and_cold_start():
+    rel = {0: np.array([5]), 1: np.array([4]), 2: np.array([2])}
+    users = np.array([0, 1, 2])
+    top = top_k(Fixed(), users, known(), known(), 10)
+    movie_counts = np.array([50, 1, 1, 1, 1, 1])
+    seg = segment_metrics(top, users, rel, np.array([2, 3, 1]), movie_counts, k=2)
+    assert seg["users_light"]["n_users"] == 1 and seg["users_light"]["recall@2"] == 0.0  # user 2 wants movie 2
+    assert seg["users_heavy"]["recall@2"] == 1.0
+    assert "movies_tail" in seg and "movies_head" not in seg  # no relevant movie is in the head (movie 0)
+    few = sample_known(known(), users, 1, np.random.default_rng(0))
+    assert few.counts().tolist() == [1, 1, 1]
+    cold = cold_start_ndcg(Fixed(), known(), rel, [1, 2], N_MOVIES, seed=0)
+    assert set(cold) == {"ndcg@10_k1", "ndcg@10_k2"}
+    assert cold["ndcg@10_k1"] == pytest.approx(np.mean([1.0, 1 / np.log2(3), 1 / np.log2(5)]))

@@ -1,0 +1,97 @@
+"""Shapes, checkpoints, the cosine option, and that the model can overfit a tiny dataset."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from movierec.models.config import TwoTowerConfig
+from movierec.models.losses import sampled_softmax_loss
+from movierec.models.two_tower import TwoTower, load_checkpoint, movie_content, save_checkpoint, year_bucket
+
+N_USERS, N_MOVIES = 6, 18
+
+
+def features(n=N_MOVIES):
+    return pd.DataFrame({
+        "movie_idx": np.arange(n), "popularity": np.linspace(0, 3, n).astype(np.float32),
+        "year": pd.array([1995 + i if i % 5 else None for i in range(n)], dtype="Int16"),
+        "genre_Action": np.arange(n) % 2, "genre_Drama": (np.arange(n) + 1) % 2,
+        "tag_ids": [[i % 3] if i % 2 else [] for i in range(n)],
+    })  # fmt: skip
+
+
+def make_model(**kw):
+    cfg = TwoTowerConfig(n_users=N_USERS, n_movies=N_MOVIES, n_genres=2, n_tags=3, tags_per_movie=1,
+                         embedding_dim=16, hidden_dims=(32,), dropout=0.0, **kw)  # fmt: skip
+    return TwoTower(cfg, movie_content(features(), cfg))
+
+
+def test_year_bucket():
+    assert year_bucket(np.array([np.nan, 1850, 1900, 1997, 2030]), 24).tolist() == [0, 1, 1, 20, 23]
+
+
+def test_shapes_and_history_only_user():
+    torch.manual_seed(0)
+    model = make_model().eval()
+    assert model.movie_vectors().shape == (N_MOVIES, 16)
+    items = torch.tensor([[0, 1, 2], [3, 0, 0]])
+    ratings = torch.tensor([[5.0, 4.0, 1.0], [3.0, 0.0, 0.0]])
+    mask = torch.tensor([[True, True, True], [True, False, False]])
+    users = model.user_vectors(items, ratings, mask)
+    assert users.shape == (2, 16)
+    # masked entries do not matter, whatever they hold
+    other = model.user_vectors(torch.tensor([[0, 1, 2], [3, 9, 17]]), ratings, mask)
+    assert torch.allclose(users, other)
+    assert model.score(users, model.movie_vectors()).shape == (2, N_MOVIES)
+
+
+def test_cosine_vectors_rank_like_cosine_over_temperature():
+    model = make_model(similarity="cosine", temperature=0.25).eval()
+    v = model.movie_vectors()
+    assert torch.allclose(v.norm(dim=1), torch.full((N_MOVIES,), 2.0), atol=1e-5)  # 1 / sqrt(0.25)
+    with pytest.raises(ValueError):
+        make_model(similarity="euclid")
+
+
+def test_user_id_vectors_only_for_known_users():
+    model = make_model(use_user_id=True).eval()
+    items, ratings, mask = torch.tensor([[1, 2]]), torch.tensor([[4.0, 2.0]]), torch.ones(1, 2, dtype=torch.bool)
+    anon = model.user_vectors(items, ratings, mask, torch.tensor([-1]))
+    known = model.user_vectors(items, ratings, mask, torch.tensor([3]))
+    assert not torch.allclose(anon, known)
+    assert torch.allclose(anon, model.user_vectors(items, ratings, mask, None))
+
+
+def test_checkpoint_round_trip_with_weights_only(tmp_path):
+    model = make_model().eval()
+    save_checkpoint(tmp_path / "m.pt", model, {"epoch": 3})
+    loaded, ckpt = load_checkpoint(tmp_path / "m.pt")
+    assert ckpt["epoch"] == 3 and loaded.cfg == model.cfg
+    assert torch.equal(loaded.movie_vectors(), model.movie_vectors())
+
+
+def test_overfits_a_tiny_dataset():
+    """Six users, three movies each; every training row asks for one movie from the other two. After
+    training, each row's answer is the best-scored movie outside its history: the data are memorised."""
+    torch.manual_seed(0)
+    model = make_model(id_dropout=0.0)
+    opt = torch.optim.Adam(model.parameters(), lr=0.02)
+    liked = np.arange(N_MOVIES).reshape(N_USERS, 3)
+    rows = [(u, j) for u in range(N_USERS) for j in range(3)]
+    items = torch.tensor([[liked[u][k] for k in range(3) if k != j] for u, j in rows])
+    target = torch.tensor([liked[u][j] for u, j in rows])
+    ratings, mask = torch.full(items.shape, 5.0), torch.ones_like(items, dtype=torch.bool)
+    first = None
+    for _ in range(150):
+        loss = sampled_softmax_loss(model.user_vectors(items, ratings, mask), model.movie_vectors(target), target,
+                                    torch.zeros(len(rows)))  # fmt: skip
+        first = float(loss.detach()) if first is None else first
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert float(loss.detach()) < 0.01 * first
+    model.eval()
+    scores = model.score(model.user_vectors(items, ratings, mask), model.movie_vectors())
+    scores[torch.arange(len(rows)).unsqueeze(1), items] = float("-inf")  # history is never recommended
+    assert torch.equal(scores.argmax(1), target)

@@ -1,0 +1,38 @@
+import numpy as np
+import pandas as pd
+
+from movierec.training.data import RatingLists, history_batch
+
+
+def lists():
+    df = pd.DataFrame({"user_idx": [1, 0, 0, 0, 1], "movie_idx": [7, 3, 1, 2, 8],
+                       "rating": [5.0, 1.0, 2.0, 3.0, 4.0], "timestamp": [9, 30, 10, 20, 1]})  # fmt: skip
+    return RatingLists.from_frame(df, n_users=3)
+
+
+def test_rating_lists_are_grouped_by_user_oldest_first():
+    rl = lists()
+    assert rl.counts().tolist() == [3, 2, 0]
+    assert rl.of(0)[0].tolist() == [1, 2, 3] and rl.of(0)[1].tolist() == [2.0, 3.0, 1.0]
+    assert rl.of(1)[0].tolist() == [8, 7] and len(rl.of(2)[0]) == 0
+    assert rl.matrix(10).toarray()[1].nonzero()[0].tolist() == [7, 8]
+    assert rl.matrix(10, binary=False).toarray()[0, 3] == 1.0
+    shuffled = rl.shuffled(np.random.default_rng(0))
+    assert sorted(shuffled.of(0)[0].tolist()) == [1, 2, 3] and shuffled.counts().tolist() == [3, 2, 0]
+
+
+def test_history_batch_most_recent_and_masks():
+    items, ratings, mask = history_batch(lists(), np.array([0, 1, 2]), max_len=2)
+    assert items[0].tolist() == [2, 3] and ratings[0].tolist() == [3.0, 1.0]  # the two most recent
+    assert mask.tolist() == [[True, True], [True, True], [False, False]]
+    items, _, mask = history_batch(lists(), np.array([0]), max_len=5)
+    assert items[0, mask[0]].tolist() == [1, 2, 3]
+
+
+def test_history_batch_excludes_target_and_shortens():
+    rng = np.random.default_rng(1)
+    items, _, mask = history_batch(lists(), np.array([0, 0]), 3, rng=rng, exclude=np.array([2, 9]))
+    assert 2 not in items[0, mask[0]].tolist() and mask[0].sum() == 2
+    assert sorted(items[1, mask[1]].tolist()) == [1, 2, 3]
+    _, _, mask = history_batch(lists(), np.zeros(200, int), 3, rng=rng, short_prob=1.0, short_max=1)
+    assert (mask.sum(1) == 1).all()
