@@ -95,3 +95,11 @@ def test_overfits_a_tiny_dataset():
     scores = model.score(model.user_vectors(items, ratings, mask), model.movie_vectors())
     scores[torch.arange(len(rows)).unsqueeze(1), items] = float("-inf")  # history is never recommended
     assert torch.equal(scores.argmax(1), target)
+
+
+def test_same_weights_same_checkpoint_bytes(tmp_path):
+    """dvc.lock records the checkpoint's hash: identical weights must give identical files."""
+    model = make_model()
+    save_checkpoint(tmp_path / "a.pt", model)
+    save_checkpoint(tmp_path / "b.pt", model)
+    assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()

@@ -169,9 +169,11 @@ class TwoTower(nn.Module):
 
 def save_checkpoint(path, model: TwoTower, extra: dict | None = None) -> None:
     """Weights, buffers and config in one file that loads with ``torch.load(weights_only=True)``; written
-    atomically."""
+    atomically. The non-zip format is used on purpose: the zip format stamps a random serialization id
+    into every file, so the same weights would hash differently and ``dvc.lock`` could never be reproduced."""
     with atomic_path(path) as tmp:
-        torch.save({"config": model.cfg.to_dict(), "state_dict": model.state_dict(), **(extra or {})}, tmp)
+        ckpt = {"config": model.cfg.to_dict(), "state_dict": model.state_dict(), **(extra or {})}
+        torch.save(ckpt, tmp, _use_new_zipfile_serialization=False)
 
 
 def load_checkpoint(path, map_location: str = "cpu") -> tuple[TwoTower, dict]:

@@ -1,0 +1,39 @@
+import numpy as np
+import pandas as pd
+
+from movierec.evaluation.plots import metric_at_k_table, plot_metric_at_k
+from movierec.models.embeddings import movie_vectors, nearest_neighbours, plot_projection, user_vectors
+from movierec.training.curves import plot_curves
+from movierec.training.data import RatingLists
+from tests.models.test_two_tower import N_MOVIES, N_USERS, make_model
+
+MOVIES = pd.DataFrame({"movie_idx": range(4), "title": ["Heat (1995)", "Ronin (1998)", "Up (2009)", "Cars (2006)"],
+                       "rating_count": [9, 5, 7, 1], "genres": [["Action"], ["Action"], ["Animation"], []]})  # fmt: skip
+
+
+def test_nearest_neighbours_by_cosine():
+    vectors = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [-1.0, 0.0]])
+    nn = nearest_neighbours(vectors, MOVIES, ["Heat (1995)", "Up (2009)", "Cars (2006)", "Missing (2000)"], k=2)
+    assert [n["title"] for n in nn["Heat (1995)"]] == ["Ronin (1998)", "Up (2009)"]
+    assert nn["Heat (1995)"][0]["cosine"] > 0.99
+    fallback = nearest_neighbours(vectors, MOVIES, ["Missing (2000)"], k=1)  # unknown titles: most rated instead
+    assert list(fallback)[0] == "Heat (1995)" and len(fallback) == 4
+
+
+def test_vectors_and_pictures(tmp_path):
+    model = make_model().eval()
+    mv = movie_vectors(model)
+    assert mv.shape == (N_MOVIES, 16) and mv.dtype == np.float32
+    lists = RatingLists(np.array([0, 2, 3] + [3] * (N_USERS - 2)), np.array([1, 2, 5]), np.array([5.0, 3.0, 4.0]))
+    uv = user_vectors(model, lists, batch=2)
+    assert uv.shape == (N_USERS, 16)
+    movies = pd.DataFrame({"movie_idx": range(N_MOVIES), "title": [f"M{i}" for i in range(N_MOVIES)],
+                           "rating_count": range(N_MOVIES), "genres": [["A"] if i % 2 else ["B"] for i in range(N_MOVIES)]})  # noqa: E501
+    plot_projection(mv, movies, tmp_path / "p.png")
+    history = pd.DataFrame({"epoch": [1, 2], "loss": [2.0, 1.5], "val_ndcg@10": [0.1, 0.2], "val_recall@10": [0.1, 0.3]})
+    plot_curves(history, tmp_path / "c.png")
+    metrics = {f"{m}@{k}": 0.1 * k for m in ["recall", "precision", "ndcg", "hit_rate", "map", "coverage"] for k in (5, 10)}
+    assert metric_at_k_table(metrics, [5, 10])["ndcg"].tolist() == [0.5, 1.0]
+    plot_metric_at_k({"a": metrics, "b": metrics}, [5, 10], tmp_path / "m.png")
+    for name in ["p.png", "c.png", "m.png"]:
+        assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
