@@ -40,8 +40,9 @@ class RatingLists:
 
     def shuffled(self, rng: np.random.Generator) -> "RatingLists":
         """The same lists, each in a random order (a window of it is then a random subset)."""
-        user = np.repeat(np.arange(self.n_users), self.counts())
-        order = np.lexsort((rng.random(len(self.items)), user))
+        user = np.repeat(np.arange(self.n_users, dtype=np.int64), self.counts())
+        key = (user << 32) | rng.integers(0, 1 << 32, len(user), dtype=np.int64)  # user first, then chance
+        order = np.argsort(key)
         return RatingLists(self.indptr, self.items[order], self.ratings[order])
 
     def matrix(self, n_movies: int, binary: bool = True) -> sp.csr_matrix:

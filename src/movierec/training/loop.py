@@ -25,6 +25,7 @@ class TrainConfig:
     learning_rate: float = 3e-3
     weight_decay: float = 0.0
     patience: int = 5  # epochs without a better validation NDCG@10 before stopping
+    lr_decay: float = 0.5  # learning rate factor after each 2 epochs without improvement (1: constant)
     positive_threshold: float = 0.0  # softmax and BPR learn from ratings at or above this (stars)
     logq_weight: float = 1.0  # strength of the log-popularity correction in the softmax loss (0: none)
     short_history_prob: float = 0.3  # share of rows whose history is cut to 1..15 ratings (cold start)
@@ -78,8 +79,8 @@ def fit(
     best, best_state, waited, steps = -1.0, copy.deepcopy(model.state_dict()), 0, 0
     for epoch in range(1, cfg.epochs + 1):
         model.train()
-        t0 = time.perf_counter()
         shuffled = data.train.shuffled(rng)
+        t0 = time.perf_counter()
         order = rng.permutation(len(users))
         n_batches = (len(order) + cfg.batch_size - 1) // cfg.batch_size
         quiet = {} if progress else {"disable": True}  # when shown, TQDM_DISABLE=1 still silences it
@@ -134,6 +135,9 @@ def fit(
             waited += 1
             if waited >= cfg.patience:
                 break
+            if waited % 2 == 0:  # a plateau: smaller steps usually find the next improvement
+                for group in opt.param_groups:
+                    group["lr"] *= cfg.lr_decay
         if cfg.max_steps and steps >= cfg.max_steps:
             break
     model.load_state_dict(best_state)
