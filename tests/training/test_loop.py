@@ -52,7 +52,19 @@ def test_every_loss_trains_and_keeps_the_best_epoch(data, loss):
     assert now["ndcg@10"] == pytest.approx(best)  # the best epoch's weights are the ones kept
 
 
-def test_learns_more_than_popularity(data):
+@pytest.fixture(scope="module")
+def taste_data(tmp_path_factory):
+    """Synthetic data where taste, not popularity, decides what users watch."""
+    root = tmp_path_factory.mktemp("taste")
+    generate(SyntheticConfig(n_users=300, n_movies=200, n_ratings=12_000, seed=3, popularity_exponent=0.5,
+                             explore=0.05, taste_concentration=0.1), root / "raw")  # fmt: skip
+    prepare(root / "raw", root / "prep", PrepareConfig(seed=3))
+    build_features(root / "prep", root / "feat", FeatureConfig())
+    return load_pipeline_data(root / "prep", root / "feat", 4.0)
+
+
+def test_learns_more_than_popularity(taste_data):
+    data = taste_data
     model, hist = train(data, epochs=12)
     assert hist[-1]["loss"] < hist[0]["loss"]
     tt, _, _ = evaluate_scorer(TwoTowerScorer(model, 50), data.known, data.test_relevant, [10], data.n_movies)
