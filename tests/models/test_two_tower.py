@@ -1,5 +1,9 @@
 """Shapes, checkpoints, the cosine option, and that the model can overfit a tiny dataset."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -98,8 +102,16 @@ def test_overfits_a_tiny_dataset():
 
 
 def test_same_weights_same_checkpoint_bytes(tmp_path):
-    """dvc.lock records the checkpoint's hash: identical weights must give identical files."""
-    model = make_model()
-    save_checkpoint(tmp_path / "a.pt", model)
-    save_checkpoint(tmp_path / "b.pt", model)
+    """dvc.lock records the checkpoint's hash: identical weights must give identical files, even when saved
+    by two different processes."""
+    code = (
+        "import sys, torch; sys.path.insert(0, '.'); torch.manual_seed(0);"
+        "from tests.models.test_two_tower import make_model; from movierec.models.two_tower import save_checkpoint;"
+        "save_checkpoint(sys.argv[1], make_model())"
+    )
+    root = Path(__file__).resolve().parents[2]
+    for name in ("a.pt", "b.pt"):
+        subprocess.run([sys.executable, "-c", code, str(tmp_path / name)], cwd=root, check=True)
     assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()
+    loaded, _ = load_checkpoint(tmp_path / "a.pt")
+    assert loaded.cfg.embedding_dim == 16

@@ -11,6 +11,9 @@
 
 from __future__ import annotations
 
+import io
+import zipfile
+
 import numpy as np
 import pandas as pd
 import torch
@@ -169,11 +172,19 @@ class TwoTower(nn.Module):
 
 def save_checkpoint(path, model: TwoTower, extra: dict | None = None) -> None:
     """Weights, buffers and config in one file that loads with ``torch.load(weights_only=True)``; written
-    atomically. The non-zip format is used on purpose: the zip format stamps a random serialization id
-    into every file, so the same weights would hash differently and ``dvc.lock`` could never be reproduced."""
-    with atomic_path(path) as tmp:
-        ckpt = {"config": model.cfg.to_dict(), "state_dict": model.state_dict(), **(extra or {})}
-        torch.save(ckpt, tmp, _use_new_zipfile_serialization=False)
+    atomically and byte-for-byte reproducible: ``dvc.lock`` records the checkpoint's hash, so the same weights
+    must give the same file. ``torch.save`` stamps a random serialization id into its zip (and the older
+    format keys tensors by memory address), so the archive is rewritten with that id zeroed and fixed entry
+    dates; ``torch.load`` reads it as usual."""
+    buf = io.BytesIO()
+    torch.save({"config": model.cfg.to_dict(), "state_dict": model.state_dict(), **(extra or {})}, buf)
+    buf.seek(0)
+    with atomic_path(path) as tmp, zipfile.ZipFile(buf) as src, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as out:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            if info.filename.endswith(".data/serialization_id"):
+                data = b"0" * len(data)
+            out.writestr(zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0)), data)
 
 
 def load_checkpoint(path, map_location: str = "cpu") -> tuple[TwoTower, dict]:
