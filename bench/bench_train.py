@@ -20,12 +20,11 @@ from pathlib import Path
 
 import torch
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "src"))
+from movierec.training.inputs import build_model, load_pipeline_data
+from movierec.training.loop import TrainConfig, TrainData, fit
+from movierec.utils import load_params
 
-from movierec.training.inputs import build_model, load_pipeline_data  # noqa: E402
-from movierec.training.loop import TrainConfig, TrainData, fit  # noqa: E402
-from movierec.utils import load_params  # noqa: E402
+HERE = Path(__file__).resolve().parent
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import random
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -24,13 +25,8 @@ def set_seed(seed: int) -> np.random.Generator:
     """Seed Python, NumPy and (when imported) PyTorch; return a NumPy generator for explicit use."""
     random.seed(seed)
     np.random.seed(seed)
-    try:  # torch is heavy; seed it only if some module already imported it
-        import sys
-
-        if "torch" in sys.modules:
-            sys.modules["torch"].manual_seed(seed)
-    except Exception:  # pragma: no cover - torch missing or broken is not our concern here
-        pass
+    if "torch" in sys.modules:  # torch is heavy: seed it only where a stage already uses it
+        sys.modules["torch"].manual_seed(seed)
     return np.random.default_rng(seed)
 
 

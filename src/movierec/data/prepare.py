@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
+from movierec.data.normalize import NO_GENRES
 from movierec.data.split import split_per_user
 from movierec.data.tables import (
     GENOME_SCORES,
@@ -39,9 +40,6 @@ from movierec.data.tables import (
 )
 from movierec.errors import DataValidationError
 from movierec.utils import atomic_path
-
-NO_GENRES = "(no genres listed)"
-
 
 @dataclass(frozen=True)
 class PrepareConfig:

@@ -7,9 +7,9 @@ import re
 import numpy as np
 import pandas as pd
 
+from movierec.data.normalize import NO_GENRES
 from movierec.features.stats import grouped_moments
 
-NO_GENRES = "(no genres listed)"
 _YEAR = re.compile(r"\((\d{4})(?:\s*[-–]\s*(?:\d{4})?)?\)\s*$")
 _SECONDS_PER_YEAR = 365.25 * 86_400
 
