@@ -131,12 +131,14 @@ class TwoTower(nn.Module):
         ratings: torch.Tensor,
         mask: torch.Tensor,
         user_idx: torch.Tensor | None = None,
+        table: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Embed users from rated movies.
 
         ``items``: ``(B, H)`` movie indices (any value where ``mask`` is False); ``ratings``: ``(B, H)`` stars;
         ``mask``: ``(B, H)`` bool, True for real entries; ``user_idx``: ``(B,)`` known-user indices, or -1,
-        used only when the model has user-id vectors. Returns ``(B, dim)``.
+        used only when the model has user-id vectors; ``table``: :meth:`history_table`, precomputed by a
+        server that embeds one visitor per request. Returns ``(B, dim)``.
         """
         m = mask.float()
         items = torch.where(mask, items, torch.full_like(items, self.cfg.n_movies))
@@ -146,8 +148,8 @@ class TwoTower(nn.Module):
         std_r = ((dev * dev).sum(1, keepdim=True) / n).sqrt()
         # one (n_movies + 1, d) table of history vectors, then weighted sums by embedding_bag: no (B, H, d)
         # tensor is ever built, which keeps long histories cheap
-        genre_part = self.history_genre(self.content_genres)
-        table = self.history_emb.weight + nn.functional.pad(genre_part, (0, 0, 0, 1))
+        if table is None:
+            table = self.history_table()
         pooled = nn.functional.embedding_bag(items, table, per_sample_weights=m / n, mode="sum")
         liked = nn.functional.embedding_bag(items, table, per_sample_weights=dev / n, mode="sum")
         stats = torch.cat([(mean_r - 3.5) / 1.0, std_r, torch.log1p(m.sum(1, keepdim=True)) / 5.0], dim=1)
@@ -156,6 +158,11 @@ class TwoTower(nn.Module):
             known = (user_idx >= 0).float().unsqueeze(1)
             u = u + self.user_id(user_idx.clamp(min=0)) * known
         return self._finish(u)
+
+    def history_table(self) -> torch.Tensor:
+        """``(n_movies + 1, dim)``: what each rated movie contributes to a user vector (last row: padding)."""
+        genre_part = self.history_genre(self.content_genres)
+        return self.history_emb.weight + nn.functional.pad(genre_part, (0, 0, 0, 1))
 
     # ----- scoring -----------------------------------------------------------------------------------
     def _finish(self, x: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,1 @@
+"""The movie vector index (Qdrant Edge in-process, or a Qdrant server)."""

@@ -1,0 +1,253 @@
+"""The movie vector index: Qdrant Edge in-process by default, a Qdrant server when ``QDRANT_URL`` is set.
+
+Both backends hold one point per movie (point id = MovieLens ``movieId``) with the payload ``movie_id``,
+``title``, ``genres`` (keyword list), ``year`` (integer, absent when unknown) and ``popularity`` (training
+ratings), keyword/integer payload indexes for the genre and year filters, and the distance the model was
+trained with (``dot`` -> Dot, ``cosine`` -> Cosine).
+
+Rebuilding never leaves a half index for a reader:
+
+- Edge: each build writes a new shard folder ``shard-<n>`` beside the old one, builds its HNSW graph, and only
+  then rewrites the one-line pointer file ``CURRENT`` (atomic rename); old shards are removed afterwards.
+- Server: each build fills a new collection, then moves the alias that searches use onto it in one
+  alias operation, then drops the old collection.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Protocol, Sequence
+
+import numpy as np
+from tqdm import tqdm
+
+from movierec.errors import MovieRecError
+from movierec.utils import atomic_path
+
+CURRENT = "CURRENT"
+ALIAS = "movierec_movies"
+HNSW_M = 16
+HNSW_EF_CONSTRUCT = 128
+SEARCH_EF = 128  # candidate list at query time: recall vs latency
+
+
+@dataclass(frozen=True)
+class Hit:
+    movie_id: int
+    score: float
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What a recommendation may contain: any of ``genres``, ``year_min <= year <= year_max``, and none of
+    ``exclude`` (movie ids)."""
+
+    genres: tuple[str, ...] = ()
+    year_min: int | None = None
+    year_max: int | None = None
+    exclude: frozenset[int] = field(default_factory=frozenset)
+
+    @property
+    def empty(self) -> bool:
+        return not self.genres and self.year_min is None and self.year_max is None and not self.exclude
+
+
+class MovieIndex(Protocol):
+    def search(self, vector: Sequence[float], k: int, filters: Filters = Filters()) -> list[Hit]: ...
+
+    def count(self) -> int: ...
+
+    def close(self) -> None: ...
+
+
+def distance_name(similarity: str) -> str:
+    """The index distance for the model's similarity (``dot`` or ``cosine``)."""
+    try:
+        return {"dot": "Dot", "cosine": "Cosine"}[similarity]
+    except KeyError:
+        raise MovieRecError(f"unknown similarity {similarity!r}: expected 'dot' or 'cosine'") from None
+
+
+def _batches(n: int, size: int, desc: str) -> Iterable[tuple[int, int]]:
+    for start in tqdm(range(0, n, size), desc=desc, unit="batch", total=(n + size - 1) // size, leave=False):
+        yield start, min(start + size, n)
+
+
+# ----- Qdrant Edge (in-process) ---------------------------------------------------------------------------
+def _edge_filter(q, f: Filters):
+    must = []
+    if f.genres:
+        must.append(q.FieldCondition(key="genres", match=q.MatchAny(any=list(f.genres))))
+    if f.year_min is not None or f.year_max is not None:
+        must.append(q.FieldCondition(key="year", range=q.RangeFloat(gte=f.year_min, lte=f.year_max)))
+    must_not = [q.HasIdCondition(point_ids=set(f.exclude))] if f.exclude else None
+    return q.Filter(must=must or None, must_not=must_not) if (must or must_not) else None
+
+
+def build_edge_index(
+    root: str | Path,
+    vectors: np.ndarray,
+    payloads: list[dict],
+    similarity: str,
+    batch_size: int = 2048,
+) -> dict:
+    """Build a new shard under ``root`` and make it current; return build timings.
+
+    ``vectors``: ``(n, dim)`` float32; ``payloads``: ``n`` dicts, each with an integer ``movie_id``.
+    """
+    import qdrant_edge as q
+
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    n, dim = vectors.shape
+    existing = [int(p.name.split("-")[1]) for p in root.glob("shard-*") if p.name.split("-")[1].isdigit()]
+    shard_dir = root / f"shard-{max(existing, default=0) + 1}"
+    config = q.EdgeConfig(
+        vectors=q.EdgeVectorParams(size=dim, distance=getattr(q.Distance, distance_name(similarity))),
+        hnsw_config=q.HnswIndexConfig(m=HNSW_M, ef_construct=HNSW_EF_CONSTRUCT, full_scan_threshold=10_000),
+        # indexing_threshold 1 KB: the HNSW graph is built whatever the catalogue's size (Qdrant still scans
+        # exactly where a filter leaves fewer candidates than full_scan_threshold)
+        optimizers=q.EdgeOptimizersConfig(default_segment_number=1, indexing_threshold=1),
+        max_search_threads=1,  # one segment: a query uses one thread; server workers then never compete
+    )
+    t0 = time.perf_counter()
+    shard = q.EdgeShard.create(str(shard_dir), config)
+    try:
+        shard.update(q.UpdateOperation.create_field_index("genres", q.PayloadSchemaType.Keyword))
+        shard.update(q.UpdateOperation.create_field_index("year", q.PayloadSchemaType.Integer))
+        for s, e in _batches(n, batch_size, "upsert"):
+            points = [q.Point(int(payloads[i]["movie_id"]), vectors[i].tolist(), payloads[i]) for i in range(s, e)]
+            shard.update(q.UpdateOperation.upsert_points(points))
+        t1 = time.perf_counter()
+        shard.optimize()  # merges segments and builds the HNSW graph before anyone searches
+        t2 = time.perf_counter()
+        info = shard.info()
+        shard.flush()
+    finally:
+        shard.close()
+    with atomic_path(root / CURRENT) as tmp:
+        tmp.write_text(shard_dir.name + "\n")
+    for old in root.glob("shard-*"):
+        if old.name != shard_dir.name:
+            shutil.rmtree(old, ignore_errors=True)
+    return {"points": info.points_count, "indexed_vectors": info.indexed_vectors_count,
+            "upsert_s": round(t1 - t0, 3), "hnsw_build_s": round(t2 - t1, 3)}  # fmt: skip
+
+
+class EdgeMovieIndex:
+    """Searches the current shard under ``root`` in this process (one search thread, set at build time)."""
+
+    def __init__(self, root: str | Path):
+        import qdrant_edge as q
+
+        self._q = q
+        root = Path(root)
+        pointer = root / CURRENT
+        if not pointer.exists():
+            raise MovieRecError(f"no movie index in {root}: run `dvc repro index` to build it")
+        self.path = root / pointer.read_text().strip()
+        self._shard = q.EdgeShard.load(str(self.path))
+        self._params = q.SearchParams(hnsw_ef=SEARCH_EF)
+
+    def search(self, vector: Sequence[float], k: int, filters: Filters = Filters()) -> list[Hit]:
+        q = self._q
+        req = q.QueryRequest(limit=k, query=q.Query.Nearest(list(map(float, vector))),
+                             filter=_edge_filter(q, filters), params=self._params, with_payload=False)  # fmt: skip
+        return [Hit(int(p.id), float(p.score)) for p in self._shard.query(req)]
+
+    def count(self) -> int:
+        return int(self._shard.info().points_count)
+
+    def close(self) -> None:
+        self._shard.close()
+
+
+# ----- Qdrant server, through qdrant-client -----------------------------------------------------------------
+def _client_filter(models, f: Filters):
+    must = []
+    if f.genres:
+        must.append(models.FieldCondition(key="genres", match=models.MatchAny(any=list(f.genres))))
+    if f.year_min is not None or f.year_max is not None:
+        must.append(models.FieldCondition(key="year", range=models.Range(gte=f.year_min, lte=f.year_max)))
+    must_not = [models.HasIdCondition(has_id=sorted(f.exclude))] if f.exclude else None
+    return models.Filter(must=must or None, must_not=must_not) if (must or must_not) else None
+
+
+def build_client_index(client, vectors: np.ndarray, payloads: list[dict], similarity: str,
+                       alias: str = ALIAS, batch_size: int = 2048) -> dict:  # fmt: skip
+    """Fill a new collection, point ``alias`` at it, drop the collection it pointed at before."""
+    from qdrant_client import models
+
+    n, dim = vectors.shape
+    old = [a.collection_name for a in client.get_aliases().aliases if a.alias_name == alias]
+    name = f"{alias}_{time.strftime('%Y%m%d%H%M%S')}_{os.getpid()}"
+    t0 = time.perf_counter()
+    client.create_collection(
+        name,
+        vectors_config=models.VectorParams(size=dim, distance=getattr(models.Distance, distance_name(similarity).upper())),
+        hnsw_config=models.HnswConfigDiff(m=HNSW_M, ef_construct=HNSW_EF_CONSTRUCT),
+    )  # fmt: skip
+    client.create_payload_index(name, "genres", models.PayloadSchemaType.KEYWORD)
+    client.create_payload_index(name, "year", models.PayloadSchemaType.INTEGER)
+    for s, e in _batches(n, batch_size, "upload"):
+        client.upsert(name, points=models.Batch(ids=[int(p["movie_id"]) for p in payloads[s:e]],
+                                                vectors=vectors[s:e].tolist(), payloads=payloads[s:e]), wait=True)  # fmt: skip
+    ops = [models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=alias))] if old else []
+    ops.append(models.CreateAliasOperation(create_alias=models.CreateAlias(collection_name=name, alias_name=alias)))
+    client.update_collection_aliases(change_aliases_operations=ops)
+    for c in old:
+        client.delete_collection(c)
+    return {"points": client.count(alias, exact=True).count, "collection": name,
+            "upload_s": round(time.perf_counter() - t0, 3)}  # fmt: skip
+
+
+class ClientMovieIndex:
+    """Searches a Qdrant server (or any qdrant-client backend) through the alias the build maintains."""
+
+    def __init__(self, client, alias: str = ALIAS):
+        from qdrant_client import models
+
+        self._models = models
+        self.client = client
+        self.alias = alias
+        self._params = models.SearchParams(hnsw_ef=SEARCH_EF)
+
+    def search(self, vector: Sequence[float], k: int, filters: Filters = Filters()) -> list[Hit]:
+        res = self.client.query_points(self.alias, query=list(map(float, vector)), limit=k,
+                                       query_filter=_client_filter(self._models, filters),
+                                       search_params=self._params, with_payload=False)  # fmt: skip
+        return [Hit(int(p.id), float(p.score)) for p in res.points]
+
+    def count(self) -> int:
+        return int(self.client.count(self.alias, exact=True).count)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def qdrant_url() -> str | None:
+    return os.environ.get("QDRANT_URL") or None
+
+
+def open_index(root: str | Path) -> MovieIndex:
+    """The server named by ``QDRANT_URL`` when set, else the Edge shard under ``root``."""
+    url = qdrant_url()
+    if url:
+        from qdrant_client import QdrantClient
+
+        return ClientMovieIndex(QdrantClient(url=url, api_key=os.environ.get("QDRANT_API_KEY")))
+    return EdgeMovieIndex(root)
+
+
+def brute_force_top_k(vectors: np.ndarray, ids: np.ndarray, query: np.ndarray, k: int, similarity: str) -> list[int]:
+    """Exact top-``k`` movie ids for ``query`` (``(dim,)``) by the index's distance; ties by id."""
+    v = vectors
+    if similarity == "cosine":
+        v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+    scores = v @ query
+    order = np.lexsort((ids, -scores))[:k]
+    return [int(i) for i in ids[order]]

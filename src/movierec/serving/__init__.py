@@ -1,0 +1,1 @@
+"""The recommendation service: recommender core, cache and sessions, BentoML service, web page."""

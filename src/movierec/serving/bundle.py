@@ -1,0 +1,87 @@
+"""What the service reads besides the checkpoint and the embeddings, written by the `index` stage into one folder:
+
+- ``qdrant/``: the movie vector index (see :mod:`movierec.retrieval.index`);
+- ``catalog.parquet``: ``movie_idx, movieId, title, year, genres, rating_count, rating_mean``;
+- ``ratings.parquet``: every known rating (``user_idx, movie_idx, rating``, by user): what a known user has
+  already seen, and what explanations point at;
+- ``onboarding.json``: movie ids a new visitor is asked to rate; ``profiles.json``: the demo profiles.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from movierec.data.normalize import NO_GENRES
+from movierec.data.prepare import write_parquet
+from movierec.errors import MovieRecError
+from movierec.serving.profiles import demo_profiles, onboarding_movies
+from movierec.utils import write_json
+
+CATALOG_COLUMNS = ["movie_idx", "movieId", "title", "year", "genres", "rating_count", "rating_mean"]
+
+
+def catalog_table(movie_features: pd.DataFrame) -> pd.DataFrame:
+    cat = movie_features.sort_values("movie_idx")[CATALOG_COLUMNS].reset_index(drop=True)
+    cat["genres"] = cat["genres"].map(lambda gs: [g for g in gs if g != NO_GENRES])
+    return cat
+
+
+def movie_payloads(catalog: pd.DataFrame) -> list[dict]:
+    """One Qdrant payload per movie, in ``movie_idx`` order (an unknown year is left out, not null)."""
+    out = []
+    for row in catalog.itertuples(index=False):
+        p = {"movie_id": int(row.movieId), "title": str(row.title), "genres": list(row.genres),
+             "popularity": int(row.rating_count)}  # fmt: skip
+        if not pd.isna(row.year):
+            p["year"] = int(row.year)
+        out.append(p)
+    return out
+
+
+def write_bundle(out: Path, catalog: pd.DataFrame, ratings: pd.DataFrame, user_ids: pd.Series,
+                 onboarding_size: int, demo_min_ratings: int) -> dict:  # fmt: skip
+    """Write everything but the index; return the onboarding ids and profiles for the stage's report."""
+    out.mkdir(parents=True, exist_ok=True)
+    write_parquet(catalog, out / "catalog.parquet")
+    r = ratings[["user_idx", "movie_idx", "rating"]].sort_values(["user_idx", "movie_idx"], kind="stable")
+    write_parquet(r.reset_index(drop=True), out / "ratings.parquet")
+    onboarding = onboarding_movies(catalog, onboarding_size)
+    profiles = demo_profiles(r, catalog, user_ids, min_ratings=demo_min_ratings)
+    write_json(out / "onboarding.json", onboarding)
+    write_json(out / "profiles.json", profiles)
+    return {"onboarding": onboarding, "profiles": profiles}
+
+
+@dataclass
+class Bundle:
+    catalog: pd.DataFrame
+    indptr: np.ndarray  # (n_users + 1,) offsets into items/ratings, by user_idx
+    items: np.ndarray  # (n_ratings,) movie_idx
+    ratings: np.ndarray  # (n_ratings,) stars
+    onboarding: list[int]
+    profiles: list[dict]
+
+    def history(self, user_idx: int) -> tuple[np.ndarray, np.ndarray]:
+        s, e = self.indptr[user_idx], self.indptr[user_idx + 1]
+        return self.items[s:e], self.ratings[s:e]
+
+
+def load_bundle(folder: str | Path, n_users: int) -> Bundle:
+    folder = Path(folder)
+    if not (folder / "catalog.parquet").exists():
+        raise MovieRecError(f"no serving bundle in {folder}: run `dvc repro index` first")
+    catalog = pd.read_parquet(folder / "catalog.parquet")
+    catalog["genres"] = catalog["genres"].map(list)
+    r = pd.read_parquet(folder / "ratings.parquet")
+    users = r["user_idx"].to_numpy()
+    indptr = np.zeros(n_users + 1, np.int64)
+    np.cumsum(np.bincount(users, minlength=n_users)[:n_users], out=indptr[1:])
+    return Bundle(catalog=catalog, indptr=indptr, items=r["movie_idx"].to_numpy(np.int64),
+                  ratings=r["rating"].to_numpy(np.float32),
+                  onboarding=json.loads((folder / "onboarding.json").read_text()),
+                  profiles=json.loads((folder / "profiles.json").read_text()))  # fmt: skip

@@ -1,0 +1,197 @@
+"""The recommender behind the service, free of any web framework: loads the model, embeddings, index and
+bundle once, then answers in plain dicts.
+
+- Known users are served from their exported vectors; their rated movies are excluded through the index filter.
+- A visitor's ratings are embedded by the user tower at request time (one small MLP pass over a history table
+  precomputed at load), exactly as cold-start evaluation embeds held-out users.
+- Explanations are grounded in the user's own ratings: the highly rated movies nearest (cosine of movie
+  vectors) to each recommendation, and the genres they share with it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from movierec.errors import MovieRecError
+from movierec.models.two_tower import TwoTower, load_checkpoint
+from movierec.retrieval.index import Filters, MovieIndex, open_index
+from movierec.serving.bundle import Bundle, load_bundle
+
+LIKED = 4.0  # stars: a rating that can ground an explanation
+
+
+class NotFoundError(MovieRecError):
+    """An id the service does not know."""
+
+
+@dataclass(frozen=True)
+class Paths:
+    model: Path
+    embeddings: Path
+    index: Path
+
+    @classmethod
+    def under(cls, root: str | Path) -> "Paths":
+        root = Path(root)
+        return cls(root / "models" / "two_tower.pt", root / "data" / "embeddings", root / "data" / "index")
+
+
+def _stars(r: float) -> str:
+    return f"{r:g} star" + ("" if r == 1 else "s")
+
+
+class Recommender:
+    def __init__(self, paths: Paths, index: MovieIndex | None = None):
+        for p in (paths.model, paths.embeddings, paths.index):
+            if not p.exists():
+                raise MovieRecError(f"{p} is missing: run `dvc repro` to build the model, embeddings and index")
+        torch.set_num_threads(1)  # one request at a time per worker; more threads only contend
+        self.model: TwoTower
+        self.model, _ = load_checkpoint(paths.model)
+        self.version = "two_tower-" + hashlib.md5(paths.model.read_bytes()).hexdigest()[:12]
+        with torch.no_grad():
+            self._table = self.model.history_table()
+        self.user_vectors = np.load(paths.embeddings / "user_vectors.npy")
+        uid = pd.read_parquet(paths.embeddings / "user_ids.parquet")
+        self.user_idx = dict(zip(uid["userId"].astype(int), uid["user_idx"].astype(int)))
+        self._movie_vectors = movie_vectors = np.load(paths.embeddings / "movie_vectors.npy")
+        self._unit = movie_vectors / np.maximum(np.linalg.norm(movie_vectors, axis=1, keepdims=True), 1e-12)
+        self.bundle: Bundle = load_bundle(paths.index, len(self.user_vectors))
+        cat = self.bundle.catalog
+        self.movie_ids = cat["movieId"].to_numpy(np.int64)
+        self.movie_idx = {int(m): i for i, m in enumerate(self.movie_ids)}
+        self._titles = cat["title"].astype(str).tolist()
+        self._genres = cat["genres"].tolist()
+        self._years = [None if pd.isna(y) else int(y) for y in cat["year"]]
+        self._counts = cat["rating_count"].to_numpy(np.int64)
+        self._title_lc = cat["title"].astype(str).str.casefold()
+        self._by_popularity = np.argsort(-self._counts, kind="stable")
+        self.genres = sorted({g for gs in self._genres for g in gs})
+        self.index = index or open_index(paths.index / "qdrant")
+        self.profiles = {p["key"]: p for p in self.bundle.profiles}
+
+    # ----- lookups ------------------------------------------------------------------------------------
+    def movie(self, i: int, score: float | None = None) -> dict:
+        out = {"movie_id": int(self.movie_ids[i]), "title": self._titles[i], "genres": self._genres[i],
+               "year": self._years[i]}  # fmt: skip
+        if score is not None:
+            out["score"] = round(score, 4)
+        return out
+
+    def _idx(self, movie_id: int) -> int:
+        try:
+            return self.movie_idx[int(movie_id)]
+        except KeyError:
+            raise NotFoundError(f"unknown movie_id {movie_id}: search by title to find a movie's id") from None
+
+    def known_user(self, user_id: int) -> int:
+        try:
+            return self.user_idx[int(user_id)]
+        except KeyError:
+            raise NotFoundError(f"unknown user_id {user_id}: new visitors rate movies through /rate instead") from None
+
+    def check_genres(self, genres: list[str]) -> None:
+        bad = sorted(set(genres) - set(self.genres))
+        if bad:
+            raise MovieRecError(f"unknown genre(s) {bad}; known: {self.genres}")
+
+    # ----- embedding ----------------------------------------------------------------------------------
+    def embed(self, items: np.ndarray, ratings: np.ndarray) -> np.ndarray:
+        """``(n,)`` movie_idx and stars -> ``(dim,)`` user vector from the user tower."""
+        h = self.model.cfg.max_history
+        items, ratings = items[-h:], ratings[-h:]
+        with torch.no_grad():
+            v = self.model.user_vectors(torch.as_tensor(items[None], dtype=torch.long),
+                                        torch.as_tensor(ratings[None], dtype=torch.float32),
+                                        torch.ones(1, len(items), dtype=torch.bool), table=self._table)  # fmt: skip
+        return v[0].numpy()
+
+    # ----- recommendations ----------------------------------------------------------------------------
+    def _search(self, vector: np.ndarray, k: int, genres, year_min, year_max, seen: np.ndarray) -> list[tuple[int, float]]:
+        f = Filters(tuple(genres or ()), year_min, year_max, frozenset(int(m) for m in self.movie_ids[seen]))
+        return [(self.movie_idx[h.movie_id], h.score) for h in self.index.search(vector, k, f)]
+
+    def _explain(self, i: int, items: np.ndarray, ratings: np.ndarray) -> str:
+        liked = ratings >= min(LIKED, float(ratings.max()))
+        anchors, stars = items[liked], ratings[liked]
+        sims = self._unit[anchors] @ self._unit[i]
+        top = np.argsort(-sims, kind="stable")[:2]
+        parts = [f"{self._titles[anchors[t]]} {_stars(float(stars[t]))}" for t in top]
+        shared = [g for g in self._genres[i] if any(g in self._genres[anchors[t]] for t in top)]
+        text = "Because you rated " + " and ".join(parts)
+        return text + (f"; it shares {', '.join(shared)}." if shared else ".")
+
+    def _items(self, found, explain: bool, items: np.ndarray | None = None, ratings: np.ndarray | None = None) -> list[dict]:
+        out = []
+        for i, score in found:
+            m = self.movie(i, score)
+            if explain and items is not None and len(items):
+                m["explanation"] = self._explain(i, items, ratings)
+            out.append(m)
+        return out
+
+    def for_user(self, user_id: int, k: int = 10, genres=None, year_min=None, year_max=None, explain=False) -> dict:
+        u = self.known_user(user_id)
+        items, ratings = self.bundle.history(u)
+        found = self._search(self.user_vectors[u], k, genres, year_min, year_max, items)
+        return {"user_id": int(user_id), "source": "two_tower", "items": self._items(found, explain, items, ratings)}
+
+    def for_ratings(self, rated: dict[int, float], k: int = 10, genres=None, year_min=None, year_max=None,
+                    explain=False) -> dict:  # fmt: skip
+        """Recommendations for a visitor from ``{movie_id: stars}`` alone; popular movies when empty."""
+        if not rated:
+            return self.popular(k, genres, year_min, year_max)
+        items = np.array([self._idx(m) for m in rated], np.int64)
+        ratings = np.array(list(rated.values()), np.float32)
+        found = self._search(self.embed(items, ratings), k, genres, year_min, year_max, items)
+        return {"source": "two_tower", "items": self._items(found, explain, items, ratings)}
+
+    def popular(self, k: int = 10, genres=None, year_min=None, year_max=None, exclude=()) -> dict:
+        out = []
+        want = set(genres or ())
+        skip = set(exclude)
+        for i in self._by_popularity:
+            y = self._years[i]
+            if (want and not want & set(self._genres[i])) or i in skip:
+                continue
+            if (year_min is not None or year_max is not None) and (
+                y is None or (year_min is not None and y < year_min) or (year_max is not None and y > year_max)
+            ):
+                continue
+            out.append(self.movie(int(i), float(self._counts[i])))
+            if len(out) == k:
+                break
+        return {"source": "popular", "label": "Popular movies: rate a few to get personal picks", "items": out}
+
+    def similar(self, movie_id: int, k: int = 10) -> dict:
+        i = self._idx(movie_id)
+        found = self._search(self._movie_vectors[i], k, None, None, None, np.array([i]))
+        return {"movie": self.movie(i), "items": self._items(found, False)}
+
+    def search(self, query: str, limit: int = 10) -> dict:
+        q = query.strip().casefold()
+        if not q:
+            raise MovieRecError("query is empty: type part of a title")
+        hit = np.flatnonzero(self._title_lc.str.contains(q, regex=False).to_numpy())
+        starts = self._title_lc.iloc[hit].str.startswith(q).to_numpy()
+        order = np.lexsort((-self._counts[hit], ~starts))[:limit]
+        return {"query": query, "items": [self.movie(int(hit[o])) for o in order]}
+
+    def onboarding(self, n: int = 15) -> dict:
+        ids = self.bundle.onboarding[:n]
+        return {"items": [self.movie(self.movie_idx[m]) for m in ids if m in self.movie_idx],
+                "advice": "Rate at least 5 movies; 10 to 15 give the best picks."}  # fmt: skip
+
+    def demo(self, key: str, k: int = 10, explain: bool = True) -> dict:
+        try:
+            p = self.profiles[key]
+        except KeyError:
+            raise NotFoundError(f"unknown demo profile {key!r}; known: {sorted(self.profiles)}") from None
+        out = self.for_user(p["user_id"], k, explain=explain)
+        return {"profile": p, **out}

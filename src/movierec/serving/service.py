@@ -1,0 +1,202 @@
+"""The BentoML service: one class, loaded once per worker, typed JSON APIs, and the web page under ``/ui``.
+
+Environment: ``MOVIEREC_HOME`` (folder holding ``models/`` and ``data/``; default: the working directory),
+``REDIS_URL`` (cache and sessions; default: in-process), ``QDRANT_URL`` (a Qdrant server; default: the
+embedded Qdrant Edge index), ``MOVIEREC_WORKERS`` (server processes, default 1), ``MOVIEREC_CACHE_TTL`` and
+``MOVIEREC_SESSION_TTL`` (seconds).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Annotated, Any, Callable
+
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")  # one BLAS thread per worker: workers, not threads, use the cores
+
+import bentoml  # noqa: E402
+from bentoml.exceptions import InvalidArgument, NotFound  # noqa: E402
+from fastapi import FastAPI  # noqa: E402
+from fastapi.responses import HTMLResponse  # noqa: E402
+from pydantic import BaseModel, Field  # noqa: E402
+
+from movierec.errors import MovieRecError  # noqa: E402
+from movierec.serving.recommender import NotFoundError, Paths, Recommender  # noqa: E402
+from movierec.serving.store import Store  # noqa: E402
+
+log = logging.getLogger("movierec.service")
+
+Stars = Annotated[float, Field(ge=0.5, le=5.0, multiple_of=0.5, description="0.5 to 5.0 in half stars")]
+K = Annotated[int, Field(ge=1, le=100, description="how many recommendations")]
+Genres = Annotated[list[str], Field(max_length=20, description="keep movies of any of these genres")]
+Year = Annotated[int | None, Field(ge=1800, le=2100)]
+MovieId = Annotated[int, Field(ge=1)]
+SessionId = Annotated[str, Field(min_length=8, max_length=64, pattern=r"^[0-9a-f]+$")]
+
+
+class Rating(BaseModel):
+    movie_id: MovieId
+    rating: Stars
+
+
+WEB = Path(__file__).parent / "web"
+ui = FastAPI(title="movierec web page")
+
+
+def _answer(version: str, fn: Callable[[], dict]) -> dict:
+    """Run ``fn``; our own errors become 4xx with their message, never a 500."""
+    try:
+        out = fn()
+    except NotFoundError as e:
+        raise NotFound(str(e)) from None
+    except MovieRecError as e:
+        raise InvalidArgument(str(e)) from None
+    out["model_version"] = version
+    return out
+
+
+def _years(year_min: int | None, year_max: int | None) -> None:
+    if year_min is not None and year_max is not None and year_min > year_max:
+        raise InvalidArgument(f"year_min {year_min} is after year_max {year_max}")
+
+
+@bentoml.service(name="movierec", workers=int(os.environ.get("MOVIEREC_WORKERS", "1")),
+                 traffic={"timeout": 30})  # fmt: skip
+@bentoml.asgi_app(ui, path="/ui")
+class MovieRec:
+    def __init__(self) -> None:
+        root = Path(os.environ.get("MOVIEREC_HOME", "."))
+        self.rec = Recommender(Paths.under(root))
+        self.store = Store(os.environ.get("REDIS_URL") or None,
+                           cache_ttl=float(os.environ.get("MOVIEREC_CACHE_TTL", 300)),
+                           session_ttl=float(os.environ.get("MOVIEREC_SESSION_TTL", 86_400)))  # fmt: skip
+        self.model_version = self.rec.version
+        log.info("movierec %s: %d movies, %d known users, cache %s", self.model_version, len(self.rec.movie_ids),
+                 len(self.rec.user_idx), self.store.backend)  # fmt: skip
+
+    # ----- cached helpers ------------------------------------------------------------------------------
+    def _cached(self, endpoint: str, request: dict, fn: Callable[[], dict], session_id: str | None = None) -> dict:
+        key = self.store.cache_key(self.model_version, endpoint, request)
+        hit = self.store.cache_get(key)
+        if hit is not None:
+            return {**hit, "cached": True}
+        out = _answer(self.model_version, fn)
+        self.store.cache_set(key, out, session_id)
+        return {**out, "cached": False}
+
+    # ----- APIs ---------------------------------------------------------------------------------------
+    @bentoml.api
+    async def version(self) -> dict:
+        """The model version; constant, so it also measures the framework's own overhead."""
+        return {"model_version": self.model_version}
+
+    @bentoml.api
+    async def recommend(self, user_id: MovieId, k: K = 10, genres: Genres = [], year_min: Year = None,
+                        year_max: Year = None, explain: bool = False) -> dict:  # noqa: B006  # fmt: skip
+        """Recommendations for a known user: movies they rated are excluded."""
+        _years(year_min, year_max)
+        req = {"user_id": user_id, "k": k, "genres": sorted(genres), "year_min": year_min, "year_max": year_max,
+               "explain": explain}  # fmt: skip
+
+        def run() -> dict:
+            self.rec.check_genres(genres)
+            return self.rec.for_user(user_id, k, genres, year_min, year_max, explain)
+
+        return self._cached("recommend", req, run)
+
+    @bentoml.api
+    async def similar(self, movie_id: MovieId, k: K = 10) -> dict:
+        """Movies nearest to one movie in the model's space."""
+        return _answer(self.model_version, lambda: self.rec.similar(movie_id, k))
+
+    @bentoml.api
+    async def search(self, query: Annotated[str, Field(min_length=1, max_length=200)],
+                     limit: Annotated[int, Field(ge=1, le=50)] = 10) -> dict:  # fmt: skip
+        """Movies whose title contains ``query`` (case-insensitive), title starts first, then most rated."""
+        return _answer(self.model_version, lambda: self.rec.search(query, limit))
+
+    @bentoml.api
+    async def onboarding(self, n: Annotated[int, Field(ge=1, le=50)] = 15) -> dict:
+        """Movies to ask a new visitor to rate: popular, spread over genres and decades."""
+        return _answer(self.model_version, lambda: self.rec.onboarding(n))
+
+    @bentoml.api
+    async def popular(self, k: K = 10, genres: Genres = [], year_min: Year = None, year_max: Year = None) -> dict:  # noqa: B006
+        """The most rated movies, labelled as such: what a visitor with no ratings sees."""
+        _years(year_min, year_max)
+
+        def run() -> dict:
+            self.rec.check_genres(genres)
+            return self.rec.popular(k, genres, year_min, year_max)
+
+        return self._cached("popular", {"k": k, "genres": sorted(genres), "year_min": year_min, "year_max": year_max}, run)
+
+    @bentoml.api
+    async def rate(self, ratings: Annotated[list[Rating], Field(min_length=1, max_length=200)],
+                   session_id: SessionId | None = None, k: K = 10, genres: Genres = [], year_min: Year = None,
+                   year_max: Year = None, explain: bool = True) -> dict:  # noqa: B006  # fmt: skip
+        """A visitor rates movies (a new session, or more ratings on ``session_id``) and gets recommendations
+        from the user tower at once. A later rating of the same movie replaces the earlier one."""
+        _years(year_min, year_max)
+        if session_id is None:
+            session_id, known = self.store.new_session_id(), {}
+        else:
+            known = self.store.session_get(session_id)
+            if known is None:
+                raise NotFound(f"unknown or expired session_id {session_id}: start a new one by leaving it out")
+        for r in ratings:
+            if r.movie_id not in self.rec.movie_idx:
+                raise NotFound(f"unknown movie_id {r.movie_id}: search by title to find a movie's id")
+        merged = {**known, **{r.movie_id: r.rating for r in ratings}}
+        if len(merged) > 500:
+            raise InvalidArgument(f"a session holds at most 500 ratings; this one would hold {len(merged)}")
+        self.store.session_set(session_id, merged)
+        self.store.invalidate_session(session_id)
+        return self._session_answer(session_id, merged, k, genres, year_min, year_max, explain)
+
+    @bentoml.api
+    async def session(self, session_id: SessionId, k: K = 10, genres: Genres = [], year_min: Year = None,
+                      year_max: Year = None, explain: bool = True) -> dict:  # noqa: B006  # fmt: skip
+        """Recommendations for an existing session (cached until the session rates again)."""
+        _years(year_min, year_max)
+        merged = self.store.session_get(session_id)
+        if merged is None:
+            raise NotFound(f"unknown or expired session_id {session_id}: rate movies through /rate to start one")
+        return self._session_answer(session_id, merged, k, genres, year_min, year_max, explain)
+
+    def _session_answer(self, session_id, merged, k, genres, year_min, year_max, explain) -> dict:
+        req = {"session_id": session_id, "k": k, "genres": sorted(genres), "year_min": year_min,
+               "year_max": year_max, "explain": explain}  # fmt: skip
+
+        def run() -> dict:
+            self.rec.check_genres(genres)
+            out = self.rec.for_ratings(merged, k, genres, year_min, year_max, explain)
+            n = len(merged)
+            advice = None if n >= 10 else f"{n} rated so far: rate {10 - n} more for better picks (10 to 15 is best)."
+            return {**out, "session_id": session_id, "n_ratings": n, "advice": advice}
+
+        return self._cached("session", req, run, session_id=session_id)
+
+    @bentoml.api
+    async def demo_profiles(self) -> dict:
+        """The demo profiles: real users of the dataset chosen by their ratings."""
+        return _answer(self.model_version, lambda: {"profiles": list(self.rec.profiles.values())})
+
+    @bentoml.api
+    async def demo(self, profile: Annotated[str, Field(min_length=1, max_length=40)], k: K = 10,
+                   explain: bool = True) -> dict:  # fmt: skip
+        """Instant recommendations for a demo profile, with explanations."""
+        return self._cached("demo", {"profile": profile, "k": k, "explain": explain},
+                            lambda: self.rec.demo(profile, k, explain))  # fmt: skip
+
+    # ----- web page and health (GET) --------------------------------------------------------------------
+    @ui.get("/", response_class=HTMLResponse)
+    def page(self) -> str:
+        return (WEB / "index.html").read_text(encoding="utf-8")
+
+    @ui.get("/health")
+    def health(self) -> dict[str, Any]:
+        return {"status": "ok", "model_version": self.model_version, "movies": len(self.rec.movie_ids),
+                "indexed": self.rec.index.count(), "cache": self.store.backend}  # fmt: skip
