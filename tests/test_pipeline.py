@@ -87,6 +87,12 @@ def test_dvc_repro_on_synthetic_data(repo_copy):
     for png in ["train/curves.png", "evaluate/metric_at_k.png", "embeddings/projection.png"]:
         assert (repo_copy / "plots" / png).stat().st_size > 5_000
 
+    # the index and the serving bundle
+    index = json.loads((repo_copy / "metrics" / "index.json").read_text())
+    assert index["points"] == index["indexed_vectors"] == 200 and index["recall@10_vs_exact"] == 1.0
+    assert (repo_copy / "data" / "index" / "qdrant" / "CURRENT").is_file()
+    assert len(json.loads((repo_copy / "data" / "index" / "onboarding.json").read_text())) == 15
+
     # the run is in MLflow: params, per-epoch and final metrics, the checkpoint, tags
     import mlflow
 

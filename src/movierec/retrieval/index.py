@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Protocol, Sequence
@@ -184,7 +185,7 @@ def build_client_index(client, vectors: np.ndarray, payloads: list[dict], simila
 
     n, dim = vectors.shape
     old = [a.collection_name for a in client.get_aliases().aliases if a.alias_name == alias]
-    name = f"{alias}_{time.strftime('%Y%m%d%H%M%S')}_{os.getpid()}"
+    name = f"{alias}_{time.strftime('%Y%m%d%H%M%S')}_{uuid.uuid4().hex[:8]}"
     t0 = time.perf_counter()
     client.create_collection(
         name,

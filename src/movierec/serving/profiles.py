@@ -62,9 +62,10 @@ def _genre_share(ratings: pd.DataFrame, catalog: pd.DataFrame, genre: str, liked
 
 
 def demo_profiles(ratings: pd.DataFrame, catalog: pd.DataFrame, user_ids: pd.Series, min_ratings: int = 20,
-                  liked: float = 4.0) -> list[dict]:  # fmt: skip
+                  liked: float = 4.0, min_liked: int = 10) -> list[dict]:  # fmt: skip
     """Four demo profiles (see the module docstring). ``ratings``: ``user_idx, movie_idx, rating``;
-    ``catalog``: ``movie_idx, genres, rating_count``; ``user_ids``: ``userId`` by ``user_idx``."""
+    ``catalog``: ``movie_idx, genres, rating_count``; ``user_ids``: ``userId`` by ``user_idx``. A genre
+    lover needs ``min_liked`` ratings of ``liked`` stars or more: a share of 3 liked movies says little."""
     counts = ratings.groupby("user_idx").size()
     eligible = counts[counts >= min_ratings].index
     if len(eligible) == 0:
@@ -87,7 +88,7 @@ def demo_profiles(ratings: pd.DataFrame, catalog: pd.DataFrame, user_ids: pd.Ser
     for key, name, genre in (("action_lover", "Action lover", "Action"), ("romance_fan", "Romance fan", "Romance")):
         share = _genre_share(r, catalog, genre, liked).reindex(eligible)
         base = float(_genre_share(ratings, catalog, genre, liked).mean()) if len(share) else 0.0
-        share = share.where(n_liked >= min(10, min_ratings))  # a share of 3 liked movies says little
+        share = share.where(n_liked >= min_liked)
         pick(key, name, share, lambda u, s=share, g=genre, b=base: (
             f"{s[u]:.0%} of their {n_liked[u]} ratings of {liked:g}+ stars are {g} movies "
             f"(a typical user: {b:.0%}); {counts[u]} ratings in all."))  # fmt: skip

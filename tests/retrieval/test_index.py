@@ -1,0 +1,124 @@
+"""The movie index: Qdrant Edge in-process, and the Qdrant server backend through qdrant-client.
+
+No Qdrant server can run on the test machines, so the server backend is tested against
+``QdrantClient(":memory:")``, which speaks the same client API (collections, aliases, payload indexes,
+filters) as a server; only the transport differs."""
+
+import numpy as np
+import pytest
+from qdrant_client import QdrantClient
+
+from movierec.errors import MovieRecError
+from movierec.retrieval import index as ix
+from movierec.retrieval.index import (
+    ClientMovieIndex, EdgeMovieIndex, Filters, brute_force_top_k, build_client_index, build_edge_index, open_index,
+)  # fmt: skip
+
+GENRES = ["Action", "Drama", "Comedy", "Romance"]
+
+
+def _data(n=600, dim=16, seed=0):
+    rng = np.random.default_rng(seed)
+    vectors = rng.normal(size=(n, dim)).astype(np.float32)
+    ids = np.arange(1, n + 1) * 10  # movie ids are not row numbers
+    payloads = []
+    for i in range(n):
+        p = {"movie_id": int(ids[i]), "title": f"Movie {i}", "genres": [GENRES[i % 4], GENRES[(i // 4) % 4]],
+             "popularity": int(rng.integers(1, 100))}  # fmt: skip
+        if i % 10:  # every tenth movie has no known year
+            p["year"] = 1950 + i % 70
+        payloads.append(p)
+    return vectors, ids, payloads, rng
+
+
+@pytest.mark.parametrize("similarity", ["dot", "cosine"])
+def test_edge_top_k_equals_brute_force(tmp_path, similarity):
+    vectors, ids, payloads, rng = _data()
+    stats = build_edge_index(tmp_path / "q", vectors, payloads, similarity, batch_size=128)
+    assert stats["points"] == 600 and stats["indexed_vectors"] == 600  # the HNSW graph is built
+    index = EdgeMovieIndex(tmp_path / "q")
+    assert index.count() == 600
+    for _ in range(25):
+        query = rng.normal(size=16).astype(np.float32)
+        got = [h.movie_id for h in index.search(query, 10)]
+        assert got == brute_force_top_k(vectors, ids, query, 10, similarity)
+    index.close()
+
+
+def _check_filters(index, vectors, ids, payloads, rng):
+    query = rng.normal(size=16).astype(np.float32)
+    by_id = {p["movie_id"]: p for p in payloads}
+    got = index.search(query, 20, Filters(genres=("Romance",)))
+    assert len(got) == 20 and all("Romance" in by_id[h.movie_id]["genres"] for h in got)
+    got = index.search(query, 20, Filters(year_min=1990, year_max=1999))
+    assert len(got) == 20 and all(1990 <= by_id[h.movie_id].get("year", 0) <= 1999 for h in got)
+    top = [h.movie_id for h in index.search(query, 5)]
+    got = [h.movie_id for h in index.search(query, 5, Filters(exclude=frozenset(top[:3])))]
+    assert not set(top[:3]) & set(got) and got[:2] == top[3:]
+    assert Filters().empty and not Filters(genres=("Drama",)).empty
+
+
+def test_edge_filters(tmp_path):
+    vectors, ids, payloads, rng = _data()
+    build_edge_index(tmp_path / "q", vectors, payloads, "dot")
+    index = EdgeMovieIndex(tmp_path / "q")
+    _check_filters(index, vectors, ids, payloads, rng)
+    index.close()
+
+
+def test_edge_rebuild_swaps_in_one_step_and_a_failed_build_changes_nothing(tmp_path):
+    vectors, ids, payloads, rng = _data()
+    root = tmp_path / "q"
+    build_edge_index(root, vectors, payloads, "dot")
+    first = (root / ix.CURRENT).read_text().strip()
+    build_edge_index(root, -vectors, payloads, "dot")
+    second = (root / ix.CURRENT).read_text().strip()
+    assert second != first and [p.name for p in root.glob("shard-*")] == [second]
+    query = rng.normal(size=16).astype(np.float32)
+    index = EdgeMovieIndex(root)
+    assert [h.movie_id for h in index.search(query, 5)] == brute_force_top_k(-vectors, ids, query, 5, "dot")
+    index.close()
+    bad = [dict(p) for p in payloads]
+    bad[300]["movie_id"] = "not-an-id"
+    with pytest.raises(ValueError):
+        build_edge_index(root, vectors, bad, "dot")
+    assert (root / ix.CURRENT).read_text().strip() == second  # readers still get the complete index
+    index = EdgeMovieIndex(root)
+    assert index.count() == 600
+    index.close()
+
+
+def test_missing_index_says_what_to_run(tmp_path):
+    with pytest.raises(MovieRecError, match="dvc repro index"):
+        EdgeMovieIndex(tmp_path)
+    with pytest.raises(MovieRecError, match="unknown similarity"):
+        ix.distance_name("euclid")
+
+
+@pytest.mark.filterwarnings("ignore:.*(Payload indexes|Local mode):UserWarning")
+def test_server_backend_top_k_filters_and_alias_swap():
+    vectors, ids, payloads, rng = _data(n=300)
+    client = QdrantClient(":memory:")
+    stats = build_client_index(client, vectors, payloads, "cosine", batch_size=100)
+    assert stats["points"] == 300
+    index = ClientMovieIndex(client)
+    for _ in range(10):
+        query = rng.normal(size=16).astype(np.float32)
+        assert [h.movie_id for h in index.search(query, 10)] == brute_force_top_k(vectors, ids, query, 10, "cosine")
+    _check_filters(index, vectors, ids, payloads, rng)
+    first = stats["collection"]
+    again = build_client_index(client, vectors[::-1].copy(), payloads[::-1], "cosine")
+    names = [c.name for c in client.get_collections().collections]
+    assert again["collection"] in names and first not in names  # the alias moved, the old collection is gone
+    assert index.count() == 300
+
+
+@pytest.mark.filterwarnings("ignore:Failed to obtain server version:UserWarning")
+def test_qdrant_url_selects_the_server_backend(tmp_path, monkeypatch):
+    monkeypatch.setenv("QDRANT_URL", "http://127.0.0.1:6333")
+    index = open_index(tmp_path)
+    assert isinstance(index, ClientMovieIndex) and index.alias == ix.ALIAS
+    index.close()
+    monkeypatch.delenv("QDRANT_URL")
+    with pytest.raises(MovieRecError):
+        open_index(tmp_path)  # the Edge backend, which finds no index here

@@ -1,0 +1,124 @@
+"""The recommender core in this process, on the small served project."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from movierec.errors import MovieRecError
+from movierec.serving.recommender import NotFoundError, Paths, Recommender
+
+
+@pytest.fixture(scope="module")
+def rec(project):
+    return Recommender(Paths.under(project))
+
+
+def _known_user(rec, n_min=5):
+    counts = np.diff(rec.bundle.indptr)
+    u = int(np.flatnonzero(counts >= n_min)[0])
+    user_id = next(uid for uid, idx in rec.user_idx.items() if idx == u)
+    return user_id, u
+
+
+def test_known_user_never_gets_a_movie_they_rated(rec):
+    for user_id, u in list(rec.user_idx.items())[:20]:
+        seen = set(rec.movie_ids[rec.bundle.history(u)[0]].tolist())
+        got = rec.for_user(user_id, k=20)["items"]
+        assert len(got) == 20 and not seen & {m["movie_id"] for m in got}
+        scores = [m["score"] for m in got]
+        assert scores == sorted(scores, reverse=True)
+
+
+def test_known_user_ranking_matches_exact_search(rec):
+    user_id, u = _known_user(rec)
+    seen = set(rec.bundle.history(u)[0].tolist())
+    scores = rec._movie_vectors @ rec.user_vectors[u]
+    exact = [int(rec.movie_ids[i]) for i in np.argsort(-scores, kind="stable") if i not in seen][:10]
+    assert [m["movie_id"] for m in rec.for_user(user_id, k=10)["items"]] == exact
+
+
+def test_genre_and_year_filters(rec):
+    user_id, _ = _known_user(rec)
+    genre = rec.genres[0]
+    got = rec.for_user(user_id, k=10, genres=[genre], year_min=1980, year_max=1999)["items"]
+    assert got, "the synthetic catalogue has movies of every genre in the 1980s-90s"
+    assert all(genre in m["genres"] and 1980 <= m["year"] <= 1999 for m in got)
+    with pytest.raises(MovieRecError, match="unknown genre"):
+        rec.check_genres(["Nope"])
+
+
+def test_visitor_ratings_embed_like_the_user_tower_and_exclude_rated(rec):
+    liked = [int(m) for m in rec.movie_ids[:8]]
+    out = rec.for_ratings({m: 5.0 for m in liked}, k=10, explain=True)
+    assert out["source"] == "two_tower" and len(out["items"]) == 10
+    assert not set(liked) & {m["movie_id"] for m in out["items"]}
+    for m in out["items"]:
+        assert m["explanation"].startswith("Because you rated ")
+        # grounded: every title named is one the visitor rated
+        named = [t for t in (rec.movie(rec.movie_idx[x])["title"] for x in liked) if t in m["explanation"]]
+        assert named
+    # same ratings, same answer; different ratings, different answer
+    assert rec.for_ratings({m: 5.0 for m in liked}, k=10)["items"] == [
+        {k: v for k, v in m.items() if k != "explanation"} for m in out["items"]]
+    other = rec.for_ratings({m: 1.0 for m in liked}, k=10)
+    assert [m["movie_id"] for m in other["items"]] != [m["movie_id"] for m in out["items"]]
+
+
+def test_no_ratings_means_popular_movies_labelled_as_such(rec):
+    out = rec.for_ratings({}, k=5)
+    assert out["source"] == "popular" and "Popular" in out["label"]
+    counts = [m["score"] for m in out["items"]]
+    assert counts == sorted(counts, reverse=True) and counts[0] == rec.bundle.catalog["rating_count"].max()
+    g = rec.genres[1]
+    assert all(g in m["genres"] for m in rec.popular(5, genres=[g])["items"])
+    assert all(m["year"] is not None and m["year"] >= 1990 for m in rec.popular(5, year_min=1990)["items"])
+
+
+def test_similar_movies_exclude_the_movie_itself(rec):
+    m = int(rec.movie_ids[0])
+    out = rec.similar(m, k=5)
+    assert out["movie"]["movie_id"] == m and len(out["items"]) == 5
+    assert m not in [x["movie_id"] for x in out["items"]]
+
+
+def test_title_search_prefers_titles_that_start_with_the_query(rec):
+    title = rec.bundle.catalog["title"].iloc[0]
+    word = title.split()[0]
+    out = rec.search(word.lower(), limit=50)["items"]
+    assert out and all(word.casefold() in m["title"].casefold() for m in out)
+    starts = [m["title"].casefold().startswith(word.casefold()) for m in out]
+    assert starts == sorted(starts, reverse=True)
+    with pytest.raises(MovieRecError):
+        rec.search("   ")
+
+
+def test_onboarding_and_demo_profiles_come_from_the_data(rec):
+    onb = rec.onboarding(15)["items"]
+    assert len(onb) == 15 and len({m["movie_id"] for m in onb}) == 15
+    assert len({g for m in onb for g in m["genres"]}) >= 5
+    assert set(rec.profiles) == {"action_lover", "romance_fan", "film_buff", "harsh_critic"}
+    for key, p in rec.profiles.items():
+        out = rec.demo(key, k=5)
+        assert out["profile"]["user_id"] == p["user_id"] and len(out["items"]) == 5
+        assert all("explanation" in m for m in out["items"])
+
+
+def test_unknown_ids_are_not_found(rec):
+    with pytest.raises(NotFoundError):
+        rec.for_user(10**9)
+    with pytest.raises(NotFoundError):
+        rec.similar(10**9)
+    with pytest.raises(NotFoundError):
+        rec.for_ratings({10**9: 4.0})
+    with pytest.raises(NotFoundError):
+        rec.demo("nobody")
+
+
+def test_missing_artifacts_say_what_to_run(tmp_path):
+    with pytest.raises(MovieRecError, match="dvc repro"):
+        Recommender(Paths.under(tmp_path))
+
+
+def test_bundle_ratings_cover_every_split(project, rec):
+    total = sum(len(pd.read_parquet(project / "data" / "prepared" / f"{s}.parquet")) for s in ("train", "val", "test"))
+    assert rec.bundle.indptr[-1] == total
