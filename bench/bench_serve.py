@@ -1,0 +1,241 @@
+"""Benchmark: the BentoML service over real HTTP (wrk on loopback) on a catalogue of ml-25m size.
+
+    python bench/bench_serve.py                    # builds bench/.data/serve-62423 once (a few minutes)
+    python bench/bench_serve.py --workers 1 2 --duration 10
+
+Builds a served project from synthetic data with ml-25m's 62,423 movies (the model is trained for a few
+hundred steps only: latency does not depend on its quality), starts a real `redis-server` and
+`bentoml serve`, and drives each endpoint with wrk, in series (1 connection) and with 8 concurrent
+connections:
+
+- ``constant``: ``/version``, which returns a constant: the framework's own ceiling on this machine;
+- ``recommend``: a known user, every request different (cache cold), then a fixed set replayed (cache warm);
+- ``recommend_filtered``: the same with a genre and a year-range filter;
+- ``onboarding``: a new visitor posts 10 ratings and gets recommendations (a new session each time).
+
+Prints a table and writes bench/results/serve.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+BIN = Path(sys.executable).parent
+STAGES = ["download", "prepare", "features", "train", "embed", "index"]
+
+LUA = r"""
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local counter = 0
+local users = {%(users)s}
+local movies = {%(movies)s}
+local genres = {"Action", "Drama", "Comedy", "Thriller", "Romance", "Sci-Fi"}
+local mode = "%(mode)s"
+local warm = %(warm)d
+
+function setup(thread)
+  thread:set("offset", %(seed)d + math.random(1, 1000000))
+end
+function init(args)
+  local offset = offset or 0
+  math.randomseed(offset)
+  counter = math.random(0, #users * 20)
+end
+function request()
+  counter = counter + 1
+  local n = counter
+  if warm > 0 then n = counter %% warm end
+  local user = users[(n %% #users) + 1]
+  local k = 10 + (math.floor(n / #users) %% 20)
+  if warm > 0 then k = 10 end
+  if mode == "constant" then
+    return wrk.format(nil, "/version", nil, "{}")
+  elseif mode == "recommend" then
+    return wrk.format(nil, "/recommend", nil, string.format('{"user_id": %%d, "k": %%d}', user, k))
+  elseif mode == "recommend_filtered" then
+    local g = genres[(n %% #genres) + 1]
+    local y = 1960 + (n %% 40)
+    return wrk.format(nil, "/recommend", nil, string.format(
+      '{"user_id": %%d, "k": %%d, "genres": ["%%s"], "year_min": %%d, "year_max": %%d}', user, k, g, y, y + 20))
+  else
+    local parts = {}
+    for i = 1, 10 do
+      local m = movies[((n * 7919 + i * 104729) %% #movies) + 1]
+      parts[i] = string.format('{"movie_id": %%d, "rating": %%.1f}', m, 1 + ((n + i) %% 9) * 0.5)
+    end
+    return wrk.format(nil, "/rate", nil, '{"k": 10, "explain": false, "ratings": [' .. table.concat(parts, ",") .. ']}')
+  end
+end
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def build_project(root: Path, n_movies: int, n_users: int, n_ratings: int, steps: int) -> None:
+    if (root / "data" / "index" / "qdrant" / "CURRENT").is_file():
+        return
+    root.mkdir(parents=True, exist_ok=True)
+    for name in ["dvc.yaml", "params.yaml", "stages"]:
+        src = REPO / name
+        shutil.copytree(src, root / name, dirs_exist_ok=True) if src.is_dir() else shutil.copy(src, root / name)
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["data"]["dataset"] = "synthetic"
+    params["data"]["synthetic"].update(n_users=n_users, n_movies=n_movies, n_ratings=n_ratings)
+    params["train"].update(epochs=1, max_steps=steps)
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    stages = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "MOVIEREC_CACHE": str(root / ".cache")}
+    env.pop("QDRANT_URL", None)
+    for name in STAGES:
+        t = time.perf_counter()
+        subprocess.run(" ".join(stages[name]["cmd"].split()), shell=True, cwd=root, env=env, check=True)
+        print(f"  stage {name}: {time.perf_counter() - t:.1f} s", flush=True)
+
+
+def wait_ready(base: str, proc: subprocess.Popen, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit("bentoml serve exited before it was ready")
+        try:
+            with urllib.request.urlopen(base + "/readyz", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise SystemExit("bentoml serve was not ready in time")
+
+
+def parse_wrk(out: str) -> dict:
+    def ms(v: str) -> float:
+        num, unit = float(re.match(r"[\d.]+", v).group()), re.sub(r"[\d.]+", "", v)
+        return num * {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}[unit]
+
+    lat = dict(re.findall(r"^\s+(50|75|90|99)%\s+(\S+)", out, re.M))
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errors = re.search(r"Socket errors:.*", out)
+    return {"rps": round(rps, 1), "p50_ms": round(ms(lat["50"]), 3), "p99_ms": round(ms(lat["99"]), 3),
+            "non_2xx": int(non2xx.group(1)) if non2xx else 0, "socket_errors": errors.group(0) if errors else None}  # fmt: skip
+
+
+def run_wrk(base: str, script: Path, connections: int, duration: int) -> dict:
+    threads = 1 if connections == 1 else 2
+    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script), base]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    return parse_wrk(out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default=str(HERE / ".data" / "serve-62423"))
+    ap.add_argument("--n-movies", type=int, default=62_423)
+    ap.add_argument("--n-users", type=int, default=20_000)
+    ap.add_argument("--n-ratings", type=int, default=2_000_000)
+    ap.add_argument("--steps", type=int, default=300, help="training steps (latency does not need a good model)")
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    ap.add_argument("--out", default=str(HERE / "results" / "serve.json"))
+    args = ap.parse_args()
+    if shutil.which("wrk") is None or shutil.which("redis-server") is None:
+        sys.exit("needs wrk and redis-server: apt-get install wrk redis-server")
+    root = Path(args.data)
+    print(f"served project in {root}")
+    build_project(root, args.n_movies, args.n_users, args.n_ratings, args.steps)
+    users = pd.read_parquet(root / "data" / "embeddings" / "user_ids.parquet")["userId"].tolist()
+    movies = pd.read_parquet(root / "data" / "index" / "catalog.parquet")["movieId"].tolist()
+    n_points = json.loads((root / "metrics" / "index.json").read_text())["points"]
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-serve-"))
+    scripts = {}
+    for mode in ("constant", "recommend", "recommend_filtered", "onboarding"):
+        for warm in (0, 50):
+            lua = LUA % {"users": ",".join(map(str, users)), "movies": ",".join(map(str, movies[:20000])),
+                         "mode": mode, "warm": warm, "seed": len(scripts) * 7}  # fmt: skip
+            scripts[(mode, warm)] = tmp / f"{mode}-{warm}.lua"
+            scripts[(mode, warm)].write_text(lua)
+
+    rport = free_port()
+    redis_proc = subprocess.Popen(["redis-server", "--port", str(rport), "--save", "", "--appendonly", "no"],
+                                  stdout=subprocess.DEVNULL)  # fmt: skip
+    import redis
+
+    time.sleep(0.5)
+    rclient = redis.Redis(port=rport)
+    rows = []
+    try:
+        for workers in args.workers:
+            port = free_port()
+            base = f"http://127.0.0.1:{port}"
+            env = {**os.environ, "MOVIEREC_HOME": str(root), "REDIS_URL": f"redis://127.0.0.1:{rport}/0",
+                   "MOVIEREC_WORKERS": str(workers), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}  # fmt: skip
+            log = open(tmp / f"serve-{workers}.log", "w")
+            proc = subprocess.Popen([str(BIN / "bentoml"), "serve", "service:MovieRec", "--port", str(port),
+                                     "--host", "127.0.0.1"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+            try:
+                wait_ready(base, proc)
+                plan = [("constant", 0, "-"), ("recommend", 0, "cold"), ("recommend", 50, "warm"),
+                        ("recommend_filtered", 0, "cold"), ("recommend_filtered", 50, "warm"), ("onboarding", 0, "-")]  # fmt: skip
+                for mode, warm, cache in plan:
+                    for conns in (1, 8):
+                        if cache == "cold":
+                            rclient.flushall()
+                        if cache == "warm":  # fill the cache with the replayed requests first
+                            run_wrk(base, scripts[(mode, warm)], 1, 2)
+                        r = run_wrk(base, scripts[(mode, warm)], conns, args.duration)
+                        row = {"workers": workers, "endpoint": mode, "cache": cache, "connections": conns, **r}
+                        rows.append(row)
+                        print(f"  workers={workers} {mode:<19} cache={cache:<4} c={conns}: {r['rps']:8.1f} req/s  "
+                              f"p50 {r['p50_ms']:7.3f} ms  p99 {r['p99_ms']:7.3f} ms  non-2xx {r['non_2xx']}", flush=True)  # fmt: skip
+            finally:
+                proc.terminate()
+                proc.wait(30)
+    finally:
+        redis_proc.terminate()
+
+    print()
+    print(f"| workers | endpoint | cache | connections | requests/s | p50 ms | p99 ms | non-2xx |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['workers']} | {r['endpoint']} | {r['cache']} | {r['connections']} | {r['rps']:.1f} | "
+              f"{r['p50_ms']:.3f} | {r['p99_ms']:.3f} | {r['non_2xx']} |")  # fmt: skip
+    ratios = {}
+    for w in args.workers:
+        const = next(r["rps"] for r in rows if r["workers"] == w and r["endpoint"] == "constant" and r["connections"] == 8)
+        for r in rows:
+            if r["workers"] == w and r["connections"] == 8 and r["endpoint"] != "constant":
+                ratios[f"w{w}/{r['endpoint']}/{r['cache']}"] = round(r["rps"] / const, 3)
+    print("\nthroughput at 8 connections as a share of the constant endpoint's:")
+    for k, v in ratios.items():
+        print(f"  {k}: {v:.0%}")
+    result = {"catalog_movies": n_points, "known_users": len(users), "duration_s": args.duration, "rows": rows,
+              "share_of_constant_at_8": ratios, "cpu": platform.processor() or platform.machine(),
+              "cores": os.cpu_count()}  # fmt: skip
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    print(f"\nwrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
