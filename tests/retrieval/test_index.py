@@ -88,6 +88,22 @@ def test_edge_rebuild_swaps_in_one_step_and_a_failed_build_changes_nothing(tmp_p
     index.close()
 
 
+def test_several_processes_can_search_one_index(tmp_path):
+    """Each server worker is a process that opens the same shard."""
+    import subprocess
+    import sys
+
+    vectors, ids, payloads, rng = _data()
+    build_edge_index(tmp_path / "q", vectors, payloads, "dot")
+    mine = EdgeMovieIndex(tmp_path / "q")
+    code = ("import sys; from movierec.retrieval.index import EdgeMovieIndex; "
+            "print(EdgeMovieIndex(sys.argv[1]).count())")  # fmt: skip
+    other = subprocess.run([sys.executable, "-c", code, str(tmp_path / "q")], capture_output=True, text=True, timeout=60)
+    assert other.returncode == 0, other.stderr
+    assert other.stdout.strip() == "600" and mine.count() == 600
+    mine.close()
+
+
 def test_missing_index_says_what_to_run(tmp_path):
     with pytest.raises(MovieRecError, match="dvc repro index"):
         EdgeMovieIndex(tmp_path)

@@ -26,6 +26,7 @@ def test_health_and_version(server):
     assert status == 200 and health["status"] == "ok" and health["cache"] == "redis"
     assert health["movies"] == health["indexed"] == 400
     assert server.post("/version") == (200, {"model_version": health["model_version"]})
+    assert server.post("/ping") == (200, {"ok": True})
 
 
 def test_recommend_known_user_excludes_seen_and_is_cached_in_redis(server, project, redis_server):

@@ -45,11 +45,11 @@ def store(request):
 def test_cache_and_session_invalidation(store):
     key = store.cache_key("v", "session", {"session_id": "s1"})
     other = store.cache_key("v", "recommend", {"user_id": 3})
-    store.cache_set(key, {"items": [1, 2]}, session_id="s1")
-    store.cache_set(other, {"items": [3]})
-    assert store.cache_get(key) == {"items": [1, 2]}
+    store.cache_set(key, b'{"items":[1,2]}', session_id="s1")
+    store.cache_set(other, b'{"items":[3]}')
+    assert store.cache_get(key) == b'{"items":[1,2]}'
     store.invalidate_session("s1")
-    assert store.cache_get(key) is None and store.cache_get(other) == {"items": [3]}
+    assert store.cache_get(key) is None and store.cache_get(other) == b'{"items":[3]}'
     store.invalidate_session("never-seen")  # harmless
 
     assert store.session_get("s1") is None
@@ -63,12 +63,12 @@ def test_redis_outage_bypasses_the_cache_and_recovers():
     server.start()
     store = Store(server.url, cache_ttl=60, session_ttl=60)
     store.redis.retry_after = 0.2
-    store.cache_set("k", {"x": 1})
+    store.cache_set("k", b"1")
     store.session_set("s", {1: 5.0})
     server.stop()
     assert store.cache_get("k") is None  # a miss, not an exception
     assert store.backend == "redis-unavailable"
-    store.cache_set("k2", {"x": 2})  # dropped
+    store.cache_set("k2", b"2")  # dropped
     store.session_set("s2", {2: 3.0})  # kept in memory meanwhile
     assert store.session_get("s2") == {2: 3.0}
     t = time.monotonic()
@@ -77,6 +77,6 @@ def test_redis_outage_bypasses_the_cache_and_recovers():
     assert store.redis.failures >= 1 and time.monotonic() - t < 5
     server.start()
     time.sleep(0.25)
-    store.cache_set("k3", {"x": 3})
-    assert store.cache_get("k3") == {"x": 3} and store.backend == "redis"
+    store.cache_set("k3", b"3")
+    assert store.cache_get("k3") == b"3" and store.backend == "redis"
     assert store.redis.failures == 0

@@ -75,6 +75,16 @@ class Recommender:
         self.genres = sorted({g for gs in self._genres for g in gs})
         self.index = index or open_index(paths.index / "qdrant")
         self.profiles = {p["key"]: p for p in self.bundle.profiles}
+        self._warm_up()
+
+    def _warm_up(self, n: int = 64) -> None:
+        """Touch the index's pages (vectors, graph, payload indexes) before the first visitor does: the first
+        searches otherwise fault them in from disk, tens of milliseconds each."""
+        rng = np.random.default_rng(0)
+        users = rng.choice(len(self.user_vectors), size=min(n, len(self.user_vectors)), replace=False)
+        for i, u in enumerate(users):
+            genres = (self.genres[i % len(self.genres)],) if self.genres and i % 2 else ()
+            self.index.search(self.user_vectors[u], 10, Filters(genres, 1950 + i % 60 if i % 3 == 0 else None))
 
     # ----- lookups ------------------------------------------------------------------------------------
     def movie(self, i: int, score: float | None = None) -> dict:

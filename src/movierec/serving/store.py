@@ -122,26 +122,28 @@ class Store:
         body = json.dumps(request, sort_keys=True, separators=(",", ":"))
         return f"{CACHE_PREFIX}{version}:{endpoint}:{hashlib.sha1(body.encode()).hexdigest()}"
 
-    def cache_get(self, key: str) -> dict | None:
+    def cache_get(self, key: str) -> bytes | None:
+        """The cached response body (JSON bytes), or None on a miss or while Redis is down."""
         if self.redis is None:
             return self.memory.get(key)
         ok, raw = self.redis.call(lambda r: r.get(key))
-        return json.loads(raw) if ok and raw is not None else None
+        return raw if ok else None
 
-    def cache_set(self, key: str, value: dict, session_id: str | None = None) -> None:
+    def cache_set(self, key: str, body: bytes, session_id: str | None = None) -> None:
+        """Cache a response body; with ``session_id``, remember the key so the session can drop it."""
         if self.redis is None:
-            self.memory.set(key, value, self.cache_ttl)
+            self.memory.set(key, body, self.cache_ttl)
             if session_id:
                 self.memory.add_member(SESSION_KEYS_PREFIX + session_id, key, self.session_ttl)
             return
-        body = json.dumps(value, separators=(",", ":"))
 
         def write(r):
-            pipe = r.pipeline()
+            if not session_id:
+                return r.set(key, body, ex=int(self.cache_ttl))  # one round trip on the hot path
+            pipe = r.pipeline(transaction=False)
             pipe.set(key, body, ex=int(self.cache_ttl))
-            if session_id:
-                pipe.sadd(SESSION_KEYS_PREFIX + session_id, key)
-                pipe.expire(SESSION_KEYS_PREFIX + session_id, int(self.session_ttl))
+            pipe.sadd(SESSION_KEYS_PREFIX + session_id, key)
+            pipe.expire(SESSION_KEYS_PREFIX + session_id, int(self.session_ttl))
             return pipe.execute()
 
         self.redis.call(write)
