@@ -93,6 +93,9 @@ def test_onboarding_flow_with_a_session(server):
     assert not rated & {m["movie_id"] for m in b["items"]}
     status, after = server.post("/session", {"session_id": sid, "k": 10})
     assert after["items"] == b["items"], "the session's older cached answer was invalidated"
+    status, bad = server.post("/rate", {"session_id": sid, "ratings": first[:1], "genres": ["Nope"]})
+    assert status == 400 and "unknown genre" in json.dumps(bad)
+    assert server.post("/session", {"session_id": sid})[1]["n_ratings"] == 12  # the bad request stored nothing
 
 
 def test_popular_similar_search_and_demo(server):

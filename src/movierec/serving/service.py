@@ -8,13 +8,14 @@ embedded Qdrant Edge index), ``MOVIEREC_WORKERS`` (server processes, default 1),
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import logging
 import os
 import threading
 from pathlib import Path
-from typing import Annotated, Any, Callable
+from typing import Annotated, Any, Callable, Iterator
 
 for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(_var, "1")  # one BLAS thread per worker: workers, not threads, use the cores
@@ -49,15 +50,21 @@ WEB = Path(__file__).parent / "web"
 ui = FastAPI(title="movierec web page")
 
 
-def _answer(version: str, fn: Callable[[], dict]) -> bytes:
-    """Run ``fn`` and encode its answer with the model version; our own errors become 4xx with their
-    message, never a 500."""
+@contextlib.contextmanager
+def _client_errors() -> Iterator[None]:
+    """Our own errors are the client's: 404 for an unknown id, 400 for the rest, with their message."""
     try:
-        out = fn()
+        yield
     except NotFoundError as e:
         raise NotFound(str(e)) from None
     except MovieRecError as e:
         raise InvalidArgument(str(e)) from None
+
+
+def _answer(version: str, fn: Callable[[], dict]) -> bytes:
+    """Run ``fn`` and encode its answer with the model version (JSON bytes); never a 500 for bad input."""
+    with _client_errors():
+        out = fn()
     out["model_version"] = version
     return json.dumps(out, separators=(",", ":")).encode()
 
@@ -191,6 +198,8 @@ class MovieRec:
         """A visitor rates movies (a new session, or more ratings on ``session_id``) and gets recommendations
         from the user tower at once. A later rating of the same movie replaces the earlier one."""
         _years(year_min, year_max)
+        with _client_errors():  # before anything is stored
+            self.rec.check_genres(genres)
         new = session_id is None
         if new:
             session_id, known = self.store.new_session_id(), {}
