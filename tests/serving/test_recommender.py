@@ -44,7 +44,9 @@ def test_genre_and_year_filters(rec):
     assert got, "the synthetic catalogue has movies of every genre in the 1980s-90s"
     assert all(genre in m["genres"] and 1980 <= m["year"] <= 1999 for m in got)
     with pytest.raises(MovieRecError, match="unknown genre"):
-        rec.check_genres(["Nope"])
+        rec.for_user(user_id, genres=["Nope"])
+    with pytest.raises(MovieRecError, match="after year_max"):
+        rec.popular(5, year_min=2000, year_max=1990)
 
 
 def test_visitor_ratings_embed_like_the_user_tower_and_exclude_rated(rec):

@@ -10,7 +10,6 @@ bundle once, then answers in plain dicts.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from movierec.errors import MovieRecError
 from movierec.models.two_tower import TwoTower, load_checkpoint
 from movierec.retrieval.index import Filters, MovieIndex, open_index
 from movierec.serving.bundle import Bundle, load_bundle
+from movierec.training.tracking import file_md5
 
 LIKED = 4.0  # stars: a rating that can ground an explanation
 
@@ -54,7 +54,8 @@ class Recommender:
         torch.set_num_threads(1)  # one request at a time per worker; more threads only contend
         self.model: TwoTower
         self.model, _ = load_checkpoint(paths.model)
-        self.version = "two_tower-" + hashlib.md5(paths.model.read_bytes()).hexdigest()[:12]
+        # the checkpoint's MD5: what dvc.lock records and what tags its MLflow run
+        self.version = "two_tower-" + file_md5(paths.model)[:12]
         with torch.no_grad():
             self._table = self.model.history_table()
         self.user_vectors = np.load(paths.embeddings / "user_vectors.npy")
@@ -106,10 +107,13 @@ class Recommender:
         except KeyError:
             raise NotFoundError(f"unknown user_id {user_id}: new visitors rate movies through /rate instead") from None
 
-    def check_genres(self, genres: list[str]) -> None:
-        bad = sorted(set(genres) - set(self.genres))
+    def check_filters(self, genres=None, year_min: int | None = None, year_max: int | None = None) -> None:
+        """Every recommendation path checks its filters here: known genres, a year range in order."""
+        bad = sorted(set(genres or ()) - set(self.genres))
         if bad:
             raise MovieRecError(f"unknown genre(s) {bad}; known: {self.genres}")
+        if year_min is not None and year_max is not None and year_min > year_max:
+            raise MovieRecError(f"year_min {year_min} is after year_max {year_max}")
 
     # ----- embedding ----------------------------------------------------------------------------------
     def embed(self, items: np.ndarray, ratings: np.ndarray) -> np.ndarray:
@@ -124,7 +128,7 @@ class Recommender:
 
     # ----- recommendations ----------------------------------------------------------------------------
     def _search(self, vector: np.ndarray, k: int, genres, year_min, year_max, seen: np.ndarray) -> list[tuple[int, float]]:
-        f = Filters(tuple(genres or ()), year_min, year_max, frozenset(int(m) for m in self.movie_ids[seen]))
+        f = Filters(tuple(genres or ()), year_min, year_max, frozenset(self.movie_ids[seen].tolist()))
         return [(self.movie_idx[h.movie_id], h.score) for h in self.index.search(vector, k, f)]
 
     def _explain(self, i: int, items: np.ndarray, ratings: np.ndarray) -> str:
@@ -147,6 +151,7 @@ class Recommender:
         return out
 
     def for_user(self, user_id: int, k: int = 10, genres=None, year_min=None, year_max=None, explain=False) -> dict:
+        self.check_filters(genres, year_min, year_max)
         u = self.known_user(user_id)
         items, ratings = self.bundle.history(u)
         found = self._search(self.user_vectors[u], k, genres, year_min, year_max, items)
@@ -155,6 +160,7 @@ class Recommender:
     def for_ratings(self, rated: dict[int, float], k: int = 10, genres=None, year_min=None, year_max=None,
                     explain=False) -> dict:  # fmt: skip
         """Recommendations for a visitor from ``{movie_id: stars}`` alone; popular movies when empty."""
+        self.check_filters(genres, year_min, year_max)
         if not rated:
             return self.popular(k, genres, year_min, year_max)
         items = np.array([self._idx(m) for m in rated], np.int64)
@@ -163,6 +169,7 @@ class Recommender:
         return {"source": "two_tower", "items": self._items(found, explain, items, ratings)}
 
     def popular(self, k: int = 10, genres=None, year_min=None, year_max=None, exclude=()) -> dict:
+        self.check_filters(genres, year_min, year_max)
         out = []
         want = set(genres or ())
         skip = set(exclude)

@@ -107,11 +107,6 @@ def _json(body: bytes) -> Response:
     return Response(body, media_type="application/json")
 
 
-def _years(year_min: int | None, year_max: int | None) -> None:
-    if year_min is not None and year_max is not None and year_min > year_max:
-        raise InvalidArgument(f"year_min {year_min} is after year_max {year_max}")
-
-
 @bentoml.service(name="movierec", workers=int(os.environ.get("MOVIEREC_WORKERS", "1")),
                  traffic={"timeout": 10})  # fmt: skip
 @bentoml.asgi_app(ui, path="/ui")
@@ -154,15 +149,9 @@ class MovieRec:
     async def recommend(self, user_id: MovieId, k: K = 10, genres: Genres = [], year_min: Year = None,
                         year_max: Year = None, explain: bool = False) -> dict:  # noqa: B006  # fmt: skip
         """Recommendations for a known user: movies they rated are excluded."""
-        _years(year_min, year_max)
         req = {"user_id": user_id, "k": k, "genres": sorted(genres), "year_min": year_min, "year_max": year_max,
                "explain": explain}  # fmt: skip
-
-        def run() -> dict:
-            self.rec.check_genres(genres)
-            return self.rec.for_user(user_id, k, genres, year_min, year_max, explain)
-
-        return self._cached("recommend", req, run)
+        return self._cached("recommend", req, lambda: self.rec.for_user(user_id, k, genres, year_min, year_max, explain))
 
     @bentoml.api
     async def similar(self, movie_id: MovieId, k: K = 10) -> dict:
@@ -183,13 +172,8 @@ class MovieRec:
     @bentoml.api
     async def popular(self, k: K = 10, genres: Genres = [], year_min: Year = None, year_max: Year = None) -> dict:  # noqa: B006
         """The most rated movies, labelled as such: what a visitor with no ratings sees."""
-        _years(year_min, year_max)
-
-        def run() -> dict:
-            self.rec.check_genres(genres)
-            return self.rec.popular(k, genres, year_min, year_max)
-
-        return self._cached("popular", {"k": k, "genres": sorted(genres), "year_min": year_min, "year_max": year_max}, run)
+        req = {"k": k, "genres": sorted(genres), "year_min": year_min, "year_max": year_max}
+        return self._cached("popular", req, lambda: self.rec.popular(k, genres, year_min, year_max))
 
     @bentoml.api
     async def rate(self, ratings: Annotated[list[Rating], Field(min_length=1, max_length=200)],
@@ -197,9 +181,8 @@ class MovieRec:
                    year_max: Year = None, explain: bool = True) -> dict:  # noqa: B006  # fmt: skip
         """A visitor rates movies (a new session, or more ratings on ``session_id``) and gets recommendations
         from the user tower at once. A later rating of the same movie replaces the earlier one."""
-        _years(year_min, year_max)
         with _client_errors():  # before anything is stored
-            self.rec.check_genres(genres)
+            self.rec.check_filters(genres, year_min, year_max)
         new = session_id is None
         if new:
             session_id, known = self.store.new_session_id(), {}
@@ -222,7 +205,6 @@ class MovieRec:
     async def session(self, session_id: SessionId, k: K = 10, genres: Genres = [], year_min: Year = None,
                       year_max: Year = None, explain: bool = True) -> dict:  # noqa: B006  # fmt: skip
         """Recommendations for an existing session (cached until the session rates again)."""
-        _years(year_min, year_max)
         merged = self.store.session_get(session_id)
         if merged is None:
             raise NotFound(f"unknown or expired session_id {session_id}: rate movies through /rate to start one")
@@ -233,7 +215,6 @@ class MovieRec:
                "year_max": year_max, "explain": explain}  # fmt: skip
 
         def run() -> dict:
-            self.rec.check_genres(genres)
             out = self.rec.for_ratings(merged, k, genres, year_min, year_max, explain)
             n = len(merged)
             advice = None if n >= 10 else f"{n} rated so far: rate {10 - n} more for better picks (10 to 15 is best)."
