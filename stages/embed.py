@@ -9,7 +9,7 @@ import pandas as pd
 from movierec.cli import run_stage
 from movierec.data.prepare import write_parquet
 from movierec.models.embeddings import WELL_KNOWN, movie_vectors, nearest_neighbours, plot_projection, user_vectors
-from movierec.models.two_tower import load_checkpoint
+from movierec.models.two_tower import load_checkpoint, taste_part
 from movierec.training.inputs import load_pipeline_data
 from movierec.utils import atomic_path, load_params, write_json
 
@@ -37,8 +37,9 @@ def main() -> None:
     mf = data.movie_features
     write_parquet(mf[["movie_idx", "movieId"]], out / "movie_ids.parquet")
     write_parquet(pd.read_parquet(Path(args.prepared) / "user_index.parquet")[["user_idx", "userId"]], out / "user_ids.parquet")  # noqa: E501
-    write_json(report / "neighbours.json", nearest_neighbours(movies, mf, WELL_KNOWN))
-    plot_projection(movies, mf, report / "projection.png")
+    taste = taste_part(movies, model.cfg)  # neighbours by taste, not by the popularity bias
+    write_json(report / "neighbours.json", nearest_neighbours(taste, mf, WELL_KNOWN))
+    plot_projection(taste, mf, report / "projection.png")
     print(f"{len(movies):,} movie and {len(users):,} user vectors of size {movies.shape[1]} in {out}")
 
 

@@ -11,7 +11,14 @@ import torch
 
 from movierec.models.config import TwoTowerConfig
 from movierec.models.losses import sampled_softmax_loss
-from movierec.models.two_tower import TwoTower, load_checkpoint, movie_content, save_checkpoint, year_bucket
+from movierec.models.two_tower import (
+    TwoTower,
+    load_checkpoint,
+    movie_content,
+    save_checkpoint,
+    taste_part,
+    year_bucket,
+)
 
 N_USERS, N_MOVIES = 6, 18
 
@@ -115,3 +122,20 @@ def test_same_weights_same_checkpoint_bytes(tmp_path):
     assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()
     loaded, _ = load_checkpoint(tmp_path / "a.pt")
     assert loaded.cfg.embedding_dim == 16
+
+
+def test_item_bias_is_the_last_entry_and_adds_to_the_score():
+    torch.manual_seed(0)
+    model = make_model(item_bias=True).eval()
+    assert model.cfg.vector_dim == 17
+    movies = model.movie_vectors().detach()
+    items, ratings, mask = torch.tensor([[1, 2]]), torch.tensor([[4.0, 2.0]]), torch.ones(1, 2, dtype=torch.bool)
+    users = model.user_vectors(items, ratings, mask).detach()
+    assert movies.shape == (N_MOVIES, 17) and users.shape == (1, 17)
+    assert torch.all(users[:, -1] == 1.0)
+    taste = users[:, :-1] @ movies[:, :-1].T
+    assert torch.allclose(model.score(users, movies), taste + movies[:, -1], atol=1e-5)
+    assert taste_part(movies.numpy(), model.cfg).shape == (N_MOVIES, 16)
+    assert taste_part(movies.numpy(), make_model().cfg).shape == (N_MOVIES, 17)  # no bias: unchanged
+    with pytest.raises(ValueError, match="item_bias needs similarity=dot"):
+        make_model(item_bias=True, similarity="cosine")

@@ -26,11 +26,19 @@ class TwoTowerConfig:
     id_dropout: float = 0.3  # share of training rows whose movie-id vector is dropped, so content carries
     year_buckets: int = 24  # release-year embedding buckets (5-year bins from 1900; one for unknown)
     max_history: int = 200  # rated movies pooled per user
+    item_bias: bool = False  # dot only: each movie vector ends in a learned bias, each user vector in 1.0
 
     def __post_init__(self) -> None:
         if self.similarity not in SIMILARITIES:
             raise ValueError(f"similarity must be one of {SIMILARITIES}, not {self.similarity!r}")
+        if self.item_bias and self.similarity != "dot":
+            raise ValueError("item_bias needs similarity=dot (a bias has no place in a cosine)")
         object.__setattr__(self, "hidden_dims", tuple(int(h) for h in self.hidden_dims))
+
+    @property
+    def vector_dim(self) -> int:
+        """Length of the user and movie vectors the index holds: ``embedding_dim``, plus one with ``item_bias``."""
+        return self.embedding_dim + int(self.item_bias)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -40,7 +40,7 @@ def user_vectors(model: TwoTower, known: RatingLists, batch: int = 4096) -> np.n
             items, ratings, mask = history_batch(known, users, model.cfg.max_history)
             uid = torch.from_numpy(users) if model.cfg.use_user_id else None
             out.append(model.user_vectors(items, ratings, mask, uid).numpy())
-    return np.concatenate(out).astype(np.float32) if out else np.zeros((0, model.cfg.embedding_dim), np.float32)
+    return np.concatenate(out).astype(np.float32) if out else np.zeros((0, model.cfg.vector_dim), np.float32)
 
 
 def nearest_neighbours(vectors: np.ndarray, movies: pd.DataFrame, titles: list[str], k: int = 10) -> dict:

@@ -7,6 +7,9 @@
   plainly and once weighted by how far each rating sits from the user's mean, and adds rating statistics.
   A new visitor who rated 10 movies is embedded exactly like a known user, with no retraining. A learned
   user-id vector can be added for known users (``use_user_id``).
+- With ``item_bias`` (dot product only) each movie vector ends in a learned bias and each user vector in a
+  constant 1.0, so ``user . movie`` is taste match plus the movie's bias: popularity no longer has to be
+  squeezed into the taste dimensions, and a plain dot-product index still ranks exactly.
 """
 
 from __future__ import annotations
@@ -90,7 +93,7 @@ class TwoTower(nn.Module):
         self.tag_emb = nn.EmbeddingBag(cfg.n_tags + 1, d, mode="mean", padding_idx=cfg.n_tags)
         self.genome_proj = nn.Linear(cfg.n_genome, d, bias=False) if cfg.n_genome else None
         n_parts = 4 + (1 if cfg.n_genome else 0)
-        self.movie_mlp = _mlp(n_parts * d + 1, cfg.hidden_dims, d, cfg.dropout, cfg.batch_norm)
+        self.movie_mlp = _mlp(n_parts * d + 1, cfg.hidden_dims, d + int(cfg.item_bias), cfg.dropout, cfg.batch_norm)
 
         # user tower
         self.history_emb = nn.Embedding(n + 1, d, padding_idx=n)
@@ -157,6 +160,8 @@ class TwoTower(nn.Module):
         if self.user_id is not None and user_idx is not None:
             known = (user_idx >= 0).float().unsqueeze(1)
             u = u + self.user_id(user_idx.clamp(min=0)) * known
+        if self.cfg.item_bias:  # the movie vector's last entry is its bias: a constant 1 here adds it
+            u = nn.functional.pad(u, (0, 1), value=1.0)
         return self._finish(u)
 
     def history_table(self) -> torch.Tensor:
@@ -175,6 +180,12 @@ class TwoTower(nn.Module):
         """``(B, d) x (M, d) -> (B, M)`` scores. Cosine vectors carry ``1/sqrt(temperature)`` each, so the
         dot product is cosine / temperature and a plain dot-product index ranks them correctly."""
         return users @ movies.T
+
+
+def taste_part(vectors: np.ndarray, cfg: TwoTowerConfig) -> np.ndarray:
+    """Movie or user vectors without the bias column (``item_bias``): what movie-to-movie similarity and
+    explanations compare."""
+    return vectors[..., :-1] if cfg.item_bias else vectors
 
 
 def save_checkpoint(path, model: TwoTower, extra: dict | None = None) -> None:

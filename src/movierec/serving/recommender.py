@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 
 from movierec.errors import MovieRecError
-from movierec.models.two_tower import TwoTower, load_checkpoint
+from movierec.models.two_tower import TwoTower, load_checkpoint, taste_part
 from movierec.retrieval.index import Filters, MovieIndex, open_index
 from movierec.serving.bundle import Bundle, load_bundle
 from movierec.training.tracking import file_md5
@@ -61,8 +61,14 @@ class Recommender:
         self.user_vectors = np.load(paths.embeddings / "user_vectors.npy")
         uid = pd.read_parquet(paths.embeddings / "user_ids.parquet")
         self.user_idx = dict(zip(uid["userId"].astype(int), uid["user_idx"].astype(int)))
-        self._movie_vectors = movie_vectors = np.load(paths.embeddings / "movie_vectors.npy")
-        self._unit = movie_vectors / np.maximum(np.linalg.norm(movie_vectors, axis=1, keepdims=True), 1e-12)
+        movie_vectors = np.load(paths.embeddings / "movie_vectors.npy")
+        # "similar to a movie" and explanations compare tastes; a bias column (item_bias) is left out of both:
+        # a movie's query vector carries 0 there, so its own bias does not pull popular movies up
+        self._similar_query = movie_vectors.copy()
+        if self.model.cfg.item_bias:
+            self._similar_query[:, -1] = 0.0
+        taste = taste_part(movie_vectors, self.model.cfg)
+        self._unit = taste / np.maximum(np.linalg.norm(taste, axis=1, keepdims=True), 1e-12)
         self.bundle: Bundle = load_bundle(paths.index, len(self.user_vectors))
         cat = self.bundle.catalog
         self.movie_ids = cat["movieId"].to_numpy(np.int64)
@@ -188,7 +194,7 @@ class Recommender:
 
     def similar(self, movie_id: int, k: int = 10) -> dict:
         i = self._idx(movie_id)
-        found = self._search(self._movie_vectors[i], k, None, None, None, np.array([i]))
+        found = self._search(self._similar_query[i], k, None, None, None, np.array([i]))
         return {"movie": self.movie(i), "items": self._items(found, False)}
 
     def search(self, query: str, limit: int = 10) -> dict:
