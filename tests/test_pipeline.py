@@ -82,7 +82,9 @@ def test_dvc_repro_on_synthetic_data(repo_copy):
     assert set(cold["two_tower"]) == {"ndcg@10_k5", "ndcg@10_k10", "ndcg@10_k15"}
     movies = np.load(repo_copy / "data" / "embeddings" / "movie_vectors.npy")
     users = np.load(repo_copy / "data" / "embeddings" / "user_vectors.npy")
-    assert movies.shape == (200, 16) and users.shape == (120, 16)
+    # 16 taste dimensions plus the movie bias (item_bias, on by default): users carry a 1.0 there
+    assert movies.shape == (200, 17) and users.shape == (120, 17)
+    assert np.all(users[:, -1] == 1.0)
     assert json.loads((repo_copy / "plots" / "embeddings" / "neighbours.json").read_text())
     for png in ["train/curves.png", "evaluate/metric_at_k.png", "embeddings/projection.png"]:
         assert (repo_copy / "plots" / png).stat().st_size > 5_000

@@ -32,7 +32,7 @@ def test_known_user_never_gets_a_movie_they_rated(rec):
 def test_known_user_ranking_matches_exact_search(rec):
     user_id, u = _known_user(rec)
     seen = set(rec.bundle.history(u)[0].tolist())
-    scores = rec._movie_vectors @ rec.user_vectors[u]
+    scores = rec.movie_vectors @ rec.user_vectors[u]
     exact = [int(rec.movie_ids[i]) for i in np.argsort(-scores, kind="stable") if i not in seen][:10]
     assert [m["movie_id"] for m in rec.for_user(user_id, k=10)["items"]] == exact
 
@@ -81,6 +81,11 @@ def test_similar_movies_exclude_the_movie_itself(rec):
     out = rec.similar(m, k=5)
     assert out["movie"]["movie_id"] == m and len(out["items"]) == 5
     assert m not in [x["movie_id"] for x in out["items"]]
+    # ranked by taste alone: the movies' bias column (item_bias, on in the default params) plays no part
+    assert rec.model.cfg.item_bias
+    taste = rec.movie_vectors[:, :-1]
+    exact = [int(rec.movie_ids[j]) for j in np.argsort(-(taste @ taste[0]), kind="stable") if j != 0][:5]
+    assert [x["movie_id"] for x in out["items"]] == exact
 
 
 def test_title_search_prefers_titles_that_start_with_the_query(rec):

@@ -61,7 +61,7 @@ class Recommender:
         self.user_vectors = np.load(paths.embeddings / "user_vectors.npy")
         uid = pd.read_parquet(paths.embeddings / "user_ids.parquet")
         self.user_idx = dict(zip(uid["userId"].astype(int), uid["user_idx"].astype(int)))
-        movie_vectors = np.load(paths.embeddings / "movie_vectors.npy")
+        self.movie_vectors = movie_vectors = np.load(paths.embeddings / "movie_vectors.npy")  # as indexed
         # "similar to a movie" and explanations compare tastes; a bias column (item_bias) is left out of both:
         # a movie's query vector carries 0 there, so its own bias does not pull popular movies up
         self._similar_query = movie_vectors.copy()
