@@ -52,6 +52,16 @@ def test_every_loss_trains_and_keeps_the_best_epoch(data, loss):
     assert now["ndcg@10"] == pytest.approx(best)  # the best epoch's weights are the ones kept
 
 
+def test_weight_average_is_what_is_validated_and_kept(data):
+    plain, _ = train(data, epochs=2)
+    model, hist = train(data, epochs=2, ema_decay=0.9)
+    best = max(h["val_ndcg@10"] for h in hist)
+    now, _, _ = evaluate_scorer(TwoTowerScorer(model, 50), data.train, data.val_relevant, [10], data.n_movies)
+    assert now["ndcg@10"] == pytest.approx(best)  # the averaged weights of the best epoch are the ones kept
+    # same seed, same batches: only the averaging differs, and it changes the weights kept
+    assert not torch.allclose(plain.movie_id.weight, model.movie_id.weight)
+
+
 @pytest.fixture(scope="module")
 def taste_data(tmp_path_factory):
     """Synthetic data where taste, not popularity, decides what users watch."""
@@ -83,6 +93,8 @@ def test_early_stopping_and_step_limit(data):
 def test_bad_settings(data):
     with pytest.raises(ValueError, match="loss must be"):
         TrainConfig(loss="hinge")
+    with pytest.raises(ValueError, match="ema_decay"):
+        TrainConfig(ema_decay=1.0)
     with pytest.raises(ValueError, match="positive_threshold"):
         train(data, positive_threshold=9.0)
     users, movies, ratings = positives(data.train, 4.0)

@@ -30,11 +30,14 @@ class TrainConfig:
     logq_weight: float = 1.0  # strength of the log-popularity correction in the softmax loss (0: none)
     short_history_prob: float = 0.3  # share of rows whose history is cut to 1..15 ratings (cold start)
     max_steps: int = 0  # stop after this many steps in all (0: no limit); for throughput measurements
+    ema_decay: float = 0.0  # evaluate and keep an exponential moving average of the weights (0: off)
     seed: int = 42
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, not {self.loss!r}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1), not {self.ema_decay}")
 
 
 @dataclass
@@ -75,6 +78,9 @@ def fit(
     opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     max_history = model.cfg.max_history
 
+    params = [p for p in model.parameters() if p.requires_grad]
+    ema = [p.detach().clone() for p in params] if cfg.ema_decay > 0 else None
+
     history: list[dict] = []
     best, best_state, waited, steps = -1.0, copy.deepcopy(model.state_dict()), 0, 0
     for epoch in range(1, cfg.epochs + 1):
@@ -110,6 +116,9 @@ def fit(
             opt.zero_grad()
             loss.backward()
             opt.step()
+            if ema is not None:
+                with torch.no_grad():
+                    torch._foreach_lerp_(ema, [p.detach() for p in params], 1.0 - cfg.ema_decay)
             total += float(loss.detach()) * len(idx)
             seen += len(idx)
             steps += 1
@@ -118,6 +127,11 @@ def fit(
             if cfg.max_steps and steps >= cfg.max_steps:
                 break
         seconds = time.perf_counter() - t0
+        live = None
+        if ema is not None:  # validate (and keep) the averaged weights; training goes on from the live ones
+            live = [p.detach().clone() for p in params]
+            with torch.no_grad():
+                torch._foreach_copy_(params, ema)
         scorer = TwoTowerScorer(model, max_history)
         metrics, _, _ = evaluate_scorer(scorer, data.train, data.val_relevant, [10], data.n_movies)
         record = {"epoch": epoch, "loss": total / max(seen, 1), "val_ndcg@10": metrics["ndcg@10"],
@@ -129,9 +143,13 @@ def fit(
         if progress:
             tqdm.write(f"epoch {epoch}: loss {record['loss']:.4f}, val NDCG@10 {record['val_ndcg@10']:.4f}, "
                        f"{record['interactions_per_s']:,.0f} interactions/s")  # fmt: skip
-        if record["val_ndcg@10"] > best:
+        improved = record["val_ndcg@10"] > best
+        if improved:
             best, best_state, waited = record["val_ndcg@10"], copy.deepcopy(model.state_dict()), 0
-        else:
+        if live is not None:
+            with torch.no_grad():
+                torch._foreach_copy_(params, live)
+        if not improved:
             waited += 1
             if waited >= cfg.patience:
                 break
