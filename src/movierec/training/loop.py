@@ -62,9 +62,10 @@ def fit(
     progress: bool = True,
     device: str = "cpu",
 ) -> tuple[TwoTower, list[dict]]:
-    """Train ``model`` in place; keep the weights of the best validation epoch. Returns the model (best
-    weights loaded) and one record per epoch: ``epoch, loss, val_ndcg@10, val_recall@10, seconds,
-    interactions_per_s``."""
+    """Train ``model`` in place; keep the weights of the best validation epoch. With ``ema_decay``, an
+    exponential moving average of the weights (updated after every step) is what each epoch validates and what
+    is kept; training itself goes on from the live weights. Returns the model (best weights loaded) and one
+    record per epoch: ``epoch, loss, val_ndcg@10, val_recall@10, seconds, interactions_per_s``."""
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     # the ranking losses learn from liked rows; MSE needs every rating level
