@@ -9,6 +9,7 @@ from typing import Callable
 
 import numpy as np
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
 from movierec.evaluation.protocol import TwoTowerScorer, evaluate_scorer
@@ -79,8 +80,11 @@ def fit(
     opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     max_history = model.cfg.max_history
 
-    params = [p for p in model.parameters() if p.requires_grad]
-    ema = [p.detach().clone() for p in params] if cfg.ema_decay > 0 else None
+    averaged = None
+    if cfg.ema_decay > 0:
+        averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay))
+        averaged.update_parameters(model)  # the average starts from the initial weights
+    scored = averaged.module if averaged is not None else model  # what validation sees and what is kept
 
     history: list[dict] = []
     best, best_state, waited, steps = -1.0, copy.deepcopy(model.state_dict()), 0, 0
@@ -117,9 +121,8 @@ def fit(
             opt.zero_grad()
             loss.backward()
             opt.step()
-            if ema is not None:
-                with torch.no_grad():
-                    torch._foreach_lerp_(ema, [p.detach() for p in params], 1.0 - cfg.ema_decay)
+            if averaged is not None:
+                averaged.update_parameters(model)
             total += float(loss.detach()) * len(idx)
             seen += len(idx)
             steps += 1
@@ -128,12 +131,7 @@ def fit(
             if cfg.max_steps and steps >= cfg.max_steps:
                 break
         seconds = time.perf_counter() - t0
-        live = None
-        if ema is not None:  # validate (and keep) the averaged weights; training goes on from the live ones
-            live = [p.detach().clone() for p in params]
-            with torch.no_grad():
-                torch._foreach_copy_(params, ema)
-        scorer = TwoTowerScorer(model, max_history)
+        scorer = TwoTowerScorer(scored, max_history)
         metrics, _, _ = evaluate_scorer(scorer, data.train, data.val_relevant, [10], data.n_movies)
         record = {"epoch": epoch, "loss": total / max(seen, 1), "val_ndcg@10": metrics["ndcg@10"],
                   "val_recall@10": metrics["recall@10"], "seconds": seconds,
@@ -144,13 +142,9 @@ def fit(
         if progress:
             tqdm.write(f"epoch {epoch}: loss {record['loss']:.4f}, val NDCG@10 {record['val_ndcg@10']:.4f}, "
                        f"{record['interactions_per_s']:,.0f} interactions/s")  # fmt: skip
-        improved = record["val_ndcg@10"] > best
-        if improved:
-            best, best_state, waited = record["val_ndcg@10"], copy.deepcopy(model.state_dict()), 0
-        if live is not None:
-            with torch.no_grad():
-                torch._foreach_copy_(params, live)
-        if not improved:
+        if record["val_ndcg@10"] > best:
+            best, best_state, waited = record["val_ndcg@10"], copy.deepcopy(scored.state_dict()), 0
+        else:
             waited += 1
             if waited >= cfg.patience:
                 break
