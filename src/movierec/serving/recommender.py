@@ -62,11 +62,7 @@ class Recommender:
         uid = pd.read_parquet(paths.embeddings / "user_ids.parquet")
         self.user_idx = dict(zip(uid["userId"].astype(int), uid["user_idx"].astype(int)))
         self.movie_vectors = movie_vectors = np.load(paths.embeddings / "movie_vectors.npy")  # as indexed
-        # "similar to a movie" and explanations compare tastes; a bias column (item_bias) is left out of both:
-        # a movie's query vector carries 0 there, so its own bias does not pull popular movies up
-        self._similar_query = movie_vectors.copy()
-        if self.model.cfg.item_bias:
-            self._similar_query[:, -1] = 0.0
+        # "similar to a movie" and explanations compare tastes, without the bias column (item_bias)
         taste = taste_part(movie_vectors, self.model.cfg)
         self._unit = taste / np.maximum(np.linalg.norm(taste, axis=1, keepdims=True), 1e-12)
         self.bundle: Bundle = load_bundle(paths.index, len(self.user_vectors))
@@ -194,7 +190,10 @@ class Recommender:
 
     def similar(self, movie_id: int, k: int = 10) -> dict:
         i = self._idx(movie_id)
-        found = self._search(self._similar_query[i], k, None, None, None, np.array([i]))
+        query = self.movie_vectors[i]
+        if self.model.cfg.item_bias:  # 0 against the other movies' biases: taste alone ranks them
+            query = np.append(query[:-1], np.float32(0.0))
+        found = self._search(query, k, None, None, None, np.array([i]))
         return {"movie": self.movie(i), "items": self._items(found, False)}
 
     def search(self, query: str, limit: int = 10) -> dict:
