@@ -139,3 +139,27 @@ def test_item_bias_is_the_last_entry_and_adds_to_the_score():
     assert taste_part(movies.numpy(), make_model().cfg).shape == (N_MOVIES, 17)  # no bias: unchanged
     with pytest.raises(ValueError, match="item_bias needs similarity=dot"):
         make_model(item_bias=True, similarity="cosine")
+
+
+def test_popularity_discount_lowers_popular_biases_when_ranking_only():
+    torch.manual_seed(0)
+    plain = make_model(item_bias=True)
+    discounted = make_model(item_bias=True, popularity_discount=0.5)
+    discounted.load_state_dict(plain.state_dict())
+    plain.eval(), discounted.eval()
+    a, b = plain.movie_vectors().detach(), discounted.movie_vectors().detach()
+    assert torch.equal(a[:, :-1], b[:, :-1])  # the taste part is untouched
+    # scaled log popularity runs 0..1 over the catalogue here: the least rated keeps its bias, the most
+    # rated loses the whole discount
+    pop = discounted.content_popularity
+    assert torch.allclose(a[:, -1] - b[:, -1], 0.5 * pop, atol=1e-6)
+    assert float(pop.min()) == 0.0 and float(pop.max()) == 1.0
+    # training learns the bias undiscounted (no id dropout, so both draw the same vectors)
+    p2, d2 = make_model(item_bias=True, id_dropout=0.0), make_model(item_bias=True, popularity_discount=0.5, id_dropout=0.0)
+    d2.load_state_dict(p2.state_dict())
+    p2.train(), d2.train()
+    assert torch.equal(p2.movie_vectors(), d2.movie_vectors())
+    with pytest.raises(ValueError, match="popularity_discount needs item_bias"):
+        make_model(popularity_discount=0.5)
+    with pytest.raises(ValueError, match="0 or more"):
+        make_model(item_bias=True, popularity_discount=-1.0)

@@ -27,12 +27,17 @@ class TwoTowerConfig:
     year_buckets: int = 24  # release-year embedding buckets (5-year bins from 1900; one for unknown)
     max_history: int = 200  # rated movies pooled per user
     item_bias: bool = False  # dot only: each movie vector ends in a learned bias, each user vector in 1.0
+    popularity_discount: float = 0.0  # item_bias only: at ranking time, bias minus this x scaled log popularity
 
     def __post_init__(self) -> None:
         if self.similarity not in SIMILARITIES:
             raise ValueError(f"similarity must be one of {SIMILARITIES}, not {self.similarity!r}")
         if self.item_bias and self.similarity != "dot":
             raise ValueError("item_bias needs similarity=dot (a bias has no place in a cosine)")
+        if self.popularity_discount < 0:
+            raise ValueError(f"popularity_discount must be 0 or more, not {self.popularity_discount}")
+        if self.popularity_discount and not self.item_bias:
+            raise ValueError("popularity_discount needs item_bias=true (it lowers the movie's bias entry)")
         object.__setattr__(self, "hidden_dims", tuple(int(h) for h in self.hidden_dims))
 
     @property

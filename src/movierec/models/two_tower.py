@@ -10,6 +10,9 @@
 - With ``item_bias`` (dot product only) each movie vector ends in a learned bias and each user vector in a
   constant 1.0, so ``user . movie`` is taste match plus the movie's bias: popularity no longer has to be
   squeezed into the taste dimensions, and a plain dot-product index still ranks exactly.
+  ``popularity_discount`` then lowers each bias by that much times the movie's scaled log popularity
+  whenever the model ranks (not while it trains): a smooth trade of a little accuracy for a wider spread of
+  the catalogue, applied in the vectors themselves so that evaluation, the index and the service agree.
 """
 
 from __future__ import annotations
@@ -125,7 +128,13 @@ class TwoTower(nn.Module):
         ]
         if self.genome_proj is not None:
             parts.append(self.genome_proj(self.content_genome[movie_idx]))
-        return self._finish(self.movie_mlp(torch.cat(parts, dim=1)))
+        out = self.movie_mlp(torch.cat(parts, dim=1))
+        if self.cfg.popularity_discount and not self.training:
+            # ranking only: training learns the bias as it is, and what is ranked (validation, test, the
+            # exported vectors, the index) sees it lowered in proportion to the movie's log popularity
+            discount = self.cfg.popularity_discount * self.content_popularity[movie_idx].unsqueeze(1)
+            out = torch.cat([out[:, :-1], out[:, -1:] - discount], dim=1)
+        return self._finish(out)
 
     # ----- user tower --------------------------------------------------------------------------------
     def user_vectors(
