@@ -135,8 +135,9 @@ def main() -> None:
               f"{row['coverage@10']:.4f} ± {row['coverage@10_sd']:.4f} | "
               f"{row['val_ndcg@10']:.4f} ± {row['val_ndcg@10_sd']:.4f} |")  # fmt: skip
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"device": device, "machine": platform.machine(), "cpus": os.cpu_count(),
-                                          "seeds": args.seeds, "summary": rows, "runs": runs}, indent=2) + "\n")  # noqa: E501
+    result = {"device": device, "machine": platform.machine(), "cpus": os.cpu_count(), "seeds": args.seeds,
+              "summary": rows, "runs": runs}  # fmt: skip
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.out}")
 
 

@@ -146,7 +146,8 @@ def test_popularity_discount_lowers_popular_biases_when_ranking_only():
     plain = make_model(item_bias=True)
     discounted = make_model(item_bias=True, popularity_discount=0.5)
     discounted.load_state_dict(plain.state_dict())
-    plain.eval(), discounted.eval()
+    plain.eval()
+    discounted.eval()
     a, b = plain.movie_vectors().detach(), discounted.movie_vectors().detach()
     assert torch.equal(a[:, :-1], b[:, :-1])  # the taste part is untouched
     # scaled log popularity runs 0..1 over the catalogue here: the least rated keeps its bias, the most
@@ -155,9 +156,9 @@ def test_popularity_discount_lowers_popular_biases_when_ranking_only():
     assert torch.allclose(a[:, -1] - b[:, -1], 0.5 * pop, atol=1e-6)
     assert float(pop.min()) == 0.0 and float(pop.max()) == 1.0
     # training learns the bias undiscounted (no id dropout, so both draw the same vectors)
-    p2, d2 = make_model(item_bias=True, id_dropout=0.0), make_model(item_bias=True, popularity_discount=0.5, id_dropout=0.0)
-    d2.load_state_dict(p2.state_dict())
-    p2.train(), d2.train()
+    p2 = make_model(item_bias=True, id_dropout=0.0)
+    d2 = make_model(item_bias=True, popularity_discount=0.5, id_dropout=0.0)
+    d2.load_state_dict(p2.state_dict())  # both are built in training mode
     assert torch.equal(p2.movie_vectors(), d2.movie_vectors())
     with pytest.raises(ValueError, match="popularity_discount needs item_bias"):
         make_model(popularity_discount=0.5)
