@@ -75,9 +75,9 @@ def run_one(job: tuple[dict, int, str, str, int]) -> dict:
     t0 = time.perf_counter()
     model, history = fit(model, TrainData(data.train, data.val_relevant, data.n_movies),
                          TrainConfig(**train_params, seed=seed), progress=False, device=device)  # fmt: skip
-    metrics, _, _ = evaluate_scorer(TwoTowerScorer(model, model.cfg.max_history), data.known, data.test_relevant,
+    metrics, _, _ = evaluate_scorer(TwoTowerScorer(model), data.known, data.test_relevant,
                                     [10], data.n_movies)  # fmt: skip
-    best = max(history, key=lambda r: r["val_ndcg@10"])
+    best = next(r for r in history if r["kept"])
     return {"overrides": overrides, "seed": seed, "best_epoch": best["epoch"], "val_ndcg@10": best["val_ndcg@10"],
             "ndcg@10": metrics["ndcg@10"], "recall@10": metrics["recall@10"],
             "coverage@10": metrics["coverage@10"], "seconds": time.perf_counter() - t0}  # fmt: skip

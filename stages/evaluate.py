@@ -38,7 +38,7 @@ def main() -> None:
     model, _ = load_checkpoint(args.model)
     t0 = time.perf_counter()
     scorers = [
-        TwoTowerScorer(model, model.cfg.max_history),
+        TwoTowerScorer(model),
         EASEScorer(data.train, data.n_movies, float(ev["ease_lambda"]), int(ev["ease_max_items"])),
         PopularityScorer(data.train, data.n_movies),
     ]
@@ -49,7 +49,7 @@ def main() -> None:
         metrics, users, top = evaluate_scorer(scorer, data.known, data.test_relevant, ks, data.n_movies)
         results[scorer.name] = metrics
         segments[scorer.name] = segment_metrics(top, users, data.test_relevant, user_counts, movie_counts)
-        cold_scorer = TwoTowerScorer(model, model.cfg.max_history, known_users=False) if scorer.name == "two_tower" else scorer  # noqa: E501
+        cold_scorer = TwoTowerScorer(model, known_users=False) if scorer.name == "two_tower" else scorer  # noqa: E501
         cold[scorer.name] = cold_start_ndcg(cold_scorer, data.known, data.test_relevant,
                                             [int(k) for k in ev["cold_start_ks"]], data.n_movies, params["seed"])  # fmt: skip
     seconds = time.perf_counter() - t0

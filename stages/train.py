@@ -45,7 +45,7 @@ def main() -> None:
             on_epoch=lambda r: mlflow.log_metrics({metric_name(k): v for k, v in r.items() if k != "epoch"}, step=r["epoch"]),  # noqa: E501
         )
         seconds = time.perf_counter() - t0
-        best = max(history, key=lambda r: r["val_ndcg@10"])
+        best = next(r for r in history if r["kept"])
         save_checkpoint(args.model, model.cpu(), {"epoch": best["epoch"], "val_ndcg@10": best["val_ndcg@10"]})
         summary = {
             "best_epoch": best["epoch"],
@@ -58,14 +58,15 @@ def main() -> None:
         write_json(args.metrics, summary)
         curves = pd.DataFrame(history)
         Path(args.curves).mkdir(parents=True, exist_ok=True)
-        curves.drop(columns=["seconds", "interactions_per_s"]).to_csv(Path(args.curves) / "curves.csv", index=False)
+        curves.drop(columns=["seconds", "interactions_per_s", "kept"]).to_csv(Path(args.curves) / "curves.csv",
+                                                                            index=False)  # fmt: skip
         plot_curves(curves, Path(args.curves) / "curves.png")
         mlflow.log_metrics({metric_name(f"best_{k}"): float(v) for k, v in summary.items()})
         mlflow.log_metrics({"train_seconds": seconds,
                             "interactions_per_s": float(curves["interactions_per_s"].mean())})  # fmt: skip
         mlflow.set_tag("checkpoint_md5", file_md5(args.model))
         mlflow.log_artifact(args.model)
-    print(f"best epoch {best['epoch']} of {len(history)}: val NDCG@10 {best['val_ndcg@10']:.4f}; "
+    print(f"kept epoch {best['epoch']} of {len(history)}: val NDCG@10 {best['val_ndcg@10']:.4f}; "
           f"{seconds:.0f} s, {curves['interactions_per_s'].mean():,.0f} interactions/s on {device}")
 
 

@@ -164,3 +164,27 @@ def test_popularity_discount_lowers_popular_biases_when_ranking_only():
         make_model(popularity_discount=0.5)
     with pytest.raises(ValueError, match="0 or more"):
         make_model(item_bias=True, popularity_discount=-1.0)
+
+
+def test_rank_history_sets_what_ranking_pools():
+    from movierec.evaluation.protocol import TwoTowerScorer
+    from movierec.models.embeddings import user_vectors
+    from movierec.training.data import RatingLists
+
+    torch.manual_seed(0)
+    lists = RatingLists(np.array([0, 6, 8]), np.array([0, 3, 5, 7, 9, 11, 2, 4]),
+                        np.array([5.0, 1.0, 4.0, 2.0, 3.0, 5.0, 4.0, 1.0], dtype=np.float32))  # fmt: skip
+    users = np.array([0, 1])
+    whole = make_model()  # rank_history 0: every rating
+    last2 = make_model(rank_history=2)
+    last2.load_state_dict(whole.state_dict())
+    assert torch.equal(TwoTowerScorer(whole)(users, lists), TwoTowerScorer(whole, 100)(users, lists))
+    assert torch.equal(TwoTowerScorer(last2)(users, lists), TwoTowerScorer(whole, 2)(users, lists))
+    assert not torch.equal(TwoTowerScorer(whole)(users, lists), TwoTowerScorer(whole, 2)(users, lists))
+    # the exported vectors pool the same ratings as the scorer
+    u = torch.from_numpy(user_vectors(last2, lists))
+    assert torch.allclose(last2.score(u[:2], last2.movie_vectors()), TwoTowerScorer(last2)(users, lists), atol=1e-6)
+    with pytest.raises(ValueError, match="rank_history"):
+        make_model(rank_history=-1)
+    with pytest.raises(ValueError, match="max_history"):
+        make_model(max_history=0)

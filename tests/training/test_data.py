@@ -1,7 +1,8 @@
 import numpy as np
 import pandas as pd
+import pytest
 
-from movierec.training.data import RatingLists, history_batch
+from movierec.training.data import RatingLists, history_batch, history_chunks
 
 
 def lists():
@@ -36,3 +37,32 @@ def test_history_batch_excludes_target_and_shortens():
     assert sorted(items[1, mask[1]].tolist()) == [1, 2, 3]
     _, _, mask = history_batch(lists(), np.zeros(200, int), 3, rng=rng, short_prob=1.0, short_max=1)
     assert (mask.sum(1) == 1).all()
+
+
+def test_history_batch_whole_histories():
+    items, _, mask = history_batch(lists(), np.array([1, 2]), max_len=0)  # as wide as the longest: 2
+    assert items.shape == (2, 2) and items[0].tolist() == [8, 7] and mask.tolist() == [[True, True], [False, False]]
+    with pytest.raises(ValueError, match="max_len"):
+        history_batch(lists(), np.array([0]), 0, rng=np.random.default_rng(0))
+
+
+def test_history_chunks_bound_the_padding_and_match_one_batch():
+    rng = np.random.default_rng(3)
+    n_users = 50
+    counts = rng.integers(0, 40, n_users)
+    counts[7] = 400  # one heavy user
+    df = pd.DataFrame({"user_idx": np.repeat(np.arange(n_users), counts),
+                       "movie_idx": rng.integers(0, 100, counts.sum()),
+                       "rating": rng.integers(1, 11, counts.sum()) / 2, "timestamp": rng.integers(0, 10**6, counts.sum())})  # noqa: E501  # fmt: skip
+    rl = RatingLists.from_frame(df, n_users)
+    users = rng.permutation(n_users)
+    for max_len in (0, 25):
+        chunks = list(history_chunks(rl, users, max_len, budget=1000, max_users=16))
+        assert np.concatenate([c[0] for c in chunks]).tolist() == users.tolist()  # every user once, in order
+        for chunk, items, ratings, mask in chunks:
+            assert len(chunk) <= 16 and (items.numel() <= 1000 or len(chunk) == 1)
+            want = np.minimum(rl.counts()[chunk], max_len) if max_len else rl.counts()[chunk]
+            assert mask.sum(1).tolist() == want.tolist()
+            for row, u in enumerate(chunk):  # each user's most recent ratings, oldest first
+                assert items[row, mask[row]].tolist() == rl.of(int(u))[0][-want[row]:].tolist()[: want[row]]
+    assert [len(c[0]) for c in history_chunks(rl, [7, 0, 1], 0, budget=700)] == [1, 2]  # 400 wide: alone

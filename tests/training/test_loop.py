@@ -10,7 +10,7 @@ from movierec.evaluation.baselines import PopularityScorer
 from movierec.evaluation.protocol import TwoTowerScorer, evaluate_scorer
 from movierec.features.build import FeatureConfig, build_features
 from movierec.training.inputs import build_model, load_pipeline_data
-from movierec.training.loop import TrainConfig, TrainData, fit, positives
+from movierec.training.loop import EarlyStopping, TrainConfig, TrainData, fit, positives
 
 SMALL_MODEL = {"embedding_dim": 16, "hidden_dims": [32], "max_history": 50}
 
@@ -90,11 +90,35 @@ def test_early_stopping_and_step_limit(data):
     assert len(hist) == 1
 
 
+def test_early_stopping_keeps_the_latest_epoch_validation_cannot_tell_from_the_best():
+    vals = [0.10, 0.20, 0.195, 0.15, 0.21, 0.15, 0.15, 0.15]
+    plain, tolerant = EarlyStopping(patience=3), EarlyStopping(patience=3, tolerance=0.01)
+    got = [plain.update(v) for v in vals]
+    assert [k for k, _, _ in got] == [True, True, False, False, True, False, False, False]  # new bests only
+    assert [s for _, s, _ in got] == [False] * 7 + [True]  # 3 epochs without a kept one
+    assert [d for _, _, d in got] == [False, False, False, True, False, False, True, False]  # every 2 without a best
+    got = [tolerant.update(v) for v in vals]
+    assert [k for k, _, _ in got] == [True, True, True, False, True, False, False, False]  # 0.195 is within 0.01
+    assert tolerant.best == 0.21
+
+
+def test_tolerance_keeps_a_later_epoch(data):
+    _, hist = train(data, epochs=4)
+    assert sum(h["kept"] for h in hist) == 1
+    assert next(h for h in hist if h["kept"])["val_ndcg@10"] == max(h["val_ndcg@10"] for h in hist)
+    model, hist = train(data, epochs=4, tolerance=1.0)  # every epoch is as good as validation can tell
+    assert [h["kept"] for h in hist] == [False, False, False, True]
+    last, _, _ = evaluate_scorer(TwoTowerScorer(model), data.train, data.val_relevant, [10], data.n_movies)
+    assert last["ndcg@10"] == pytest.approx(hist[-1]["val_ndcg@10"])
+
+
 def test_bad_settings(data):
     with pytest.raises(ValueError, match="loss must be"):
         TrainConfig(loss="hinge")
     with pytest.raises(ValueError, match="ema_decay"):
         TrainConfig(ema_decay=1.0)
+    with pytest.raises(ValueError, match="tolerance must be"):
+        TrainConfig(tolerance=-0.1)
     with pytest.raises(ValueError, match="positive_threshold"):
         train(data, positive_threshold=9.0)
     users, movies, ratings = positives(data.train, 4.0)

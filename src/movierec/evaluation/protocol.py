@@ -13,27 +13,31 @@ import pandas as pd
 import torch
 
 from movierec.evaluation.metrics import hits_matrix, ndcg_at_k, ranking_metrics, recall_at_k
-from movierec.training.data import RatingLists, history_batch
+from movierec.training.data import RatingLists, history_chunks
 
 
 class TwoTowerScorer:
-    """Scores every movie for users embedded from their known ratings by the user tower."""
+    """Scores every movie for users embedded from their known ratings by the user tower: their
+    ``max_history`` most recent ones (default: the model's ``rank_history``; 0: all)."""
 
     name = "two_tower"
 
-    def __init__(self, model, max_history: int, known_users: bool = True):
+    def __init__(self, model, max_history: int | None = None, known_users: bool = True):
         self.model = model.eval()
-        self.max_history = max_history
+        self.max_history = model.cfg.rank_history if max_history is None else max_history
         self.known_users = known_users
         self.device = next(model.parameters()).device
         with torch.no_grad():
             self.movies = model.movie_vectors()
 
     def __call__(self, users: np.ndarray, known: RatingLists) -> torch.Tensor:
-        items, ratings, mask = (t.to(self.device) for t in history_batch(known, users, self.max_history))
-        uid = torch.as_tensor(users if self.known_users else np.full(len(users), -1), dtype=torch.long)
+        vectors = []
         with torch.no_grad():
-            u = self.model.user_vectors(items, ratings, mask, uid.to(self.device))
+            for chunk, items, ratings, mask in history_chunks(known, users, self.max_history):
+                uid = torch.as_tensor(chunk if self.known_users else np.full(len(chunk), -1), dtype=torch.long)
+                vectors.append(self.model.user_vectors(items.to(self.device), ratings.to(self.device),
+                                                       mask.to(self.device), uid.to(self.device)))  # fmt: skip
+            u = torch.cat(vectors) if vectors else torch.zeros(0, self.movies.shape[1], device=self.device)
             return self.model.score(u, self.movies).cpu()
 
 

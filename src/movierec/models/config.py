@@ -25,7 +25,8 @@ class TwoTowerConfig:
     use_user_id: bool = False  # add a learned id vector for users known at training time
     id_dropout: float = 0.3  # share of training rows whose movie-id vector is dropped, so content carries
     year_buckets: int = 24  # release-year embedding buckets (5-year bins from 1900; one for unknown)
-    max_history: int = 200  # rated movies pooled per user
+    max_history: int = 200  # most recent rated movies pooled per user while training
+    rank_history: int = 0  # most recent rated movies pooled when a user is embedded to rank; 0 = all
     item_bias: bool = False  # dot only: each movie vector ends in a learned bias, each user vector in 1.0
     popularity_discount: float = 0.0  # item_bias only: at ranking time, bias minus this x scaled log popularity
 
@@ -34,6 +35,9 @@ class TwoTowerConfig:
             raise ValueError(f"similarity must be one of {SIMILARITIES}, not {self.similarity!r}")
         if self.item_bias and self.similarity != "dot":
             raise ValueError("item_bias needs similarity=dot (a bias has no place in a cosine)")
+        if self.max_history < 1 or self.rank_history < 0:
+            raise ValueError(f"max_history must be 1 or more and rank_history 0 (all) or more, not "
+                             f"{self.max_history} and {self.rank_history}")  # fmt: skip
         if self.popularity_discount < 0:
             raise ValueError(f"popularity_discount must be 0 or more, not {self.popularity_discount}")
         if self.popularity_discount and not self.item_bias:

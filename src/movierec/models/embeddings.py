@@ -15,7 +15,7 @@ import torch  # noqa: E402
 from sklearn.decomposition import PCA  # noqa: E402
 
 from movierec.models.two_tower import TwoTower  # noqa: E402
-from movierec.training.data import RatingLists, history_batch  # noqa: E402
+from movierec.training.data import RatingLists, history_chunks  # noqa: E402
 
 WELL_KNOWN = [
     "Toy Story (1995)", "Matrix, The (1999)", "Pulp Fiction (1994)", "Silence of the Lambs, The (1991)",
@@ -31,13 +31,13 @@ def movie_vectors(model: TwoTower) -> np.ndarray:
 
 
 def user_vectors(model: TwoTower, known: RatingLists, batch: int = 4096) -> np.ndarray:
-    """``(n_users, dim)`` float32 from each user's known ratings, in ``user_idx`` order."""
+    """``(n_users, dim)`` float32 from each user's known ratings (the model's ``rank_history`` most recent;
+    0: all), in ``user_idx`` order, at most ``batch`` users at a time."""
     out = []
     model.eval()
     with torch.no_grad():
-        for s in range(0, known.n_users, batch):
-            users = np.arange(s, min(s + batch, known.n_users))
-            items, ratings, mask = history_batch(known, users, model.cfg.max_history)
+        for users, items, ratings, mask in history_chunks(known, np.arange(known.n_users), model.cfg.rank_history,
+                                                          max_users=batch):  # fmt: skip
             uid = torch.from_numpy(users) if model.cfg.use_user_id else None
             out.append(model.user_vectors(items, ratings, mask, uid).numpy())
     return np.concatenate(out).astype(np.float32) if out else np.zeros((0, model.cfg.vector_dim), np.float32)

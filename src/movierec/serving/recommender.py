@@ -120,8 +120,9 @@ class Recommender:
     # ----- embedding ----------------------------------------------------------------------------------
     def embed(self, items: np.ndarray, ratings: np.ndarray) -> np.ndarray:
         """``(n,)`` movie_idx and stars -> ``(dim,)`` user vector from the user tower."""
-        h = self.model.cfg.max_history
-        items, ratings = items[-h:], ratings[-h:]
+        h = self.model.cfg.rank_history  # as the exported user vectors were made; 0: all
+        if h:
+            items, ratings = items[-h:], ratings[-h:]
         with torch.no_grad():
             v = self.model.user_vectors(torch.as_tensor(items[None], dtype=torch.long),
                                         torch.as_tensor(ratings[None], dtype=torch.float32),

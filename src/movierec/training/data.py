@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,7 +64,8 @@ def history_batch(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(items, ratings, mask)``, each ``(B, max_len)``, for the user tower.
 
-    Without ``rng``: each user's ``max_len`` most recent ratings (deterministic, for evaluation). With ``rng``:
+    Without ``rng``: each user's ``max_len`` most recent ratings (deterministic, for ranking; ``max_len`` 0: all
+    of them, as wide as the longest history among ``users``). With ``rng``:
     a window at a random offset (a random subset when ``lists`` was shuffled); ``exclude`` (``(B,)`` movie
     indices) masks the training target out of its own history; with probability ``short_prob`` a row keeps
     only 1..``short_max`` entries, so the tower also learns to serve users who rated little.
@@ -71,6 +73,10 @@ def history_batch(
     users = np.asarray(users, dtype=np.int64)
     start = lists.indptr[users]
     count = lists.indptr[users + 1] - start
+    if max_len <= 0:
+        if rng is not None:
+            raise ValueError("a training history needs max_len of 1 or more")
+        max_len = max(int(count.max(initial=0)), 1)
     steps = np.arange(max_len)
     if rng is None:
         offset = np.maximum(count - max_len, 0)
@@ -89,3 +95,24 @@ def history_batch(
         limit = np.where(short, keep, max_len)
         mask &= np.cumsum(mask, axis=1) <= limit[:, None]
     return torch.from_numpy(items), torch.from_numpy(ratings.astype(np.float32)), torch.from_numpy(mask)
+
+
+def history_chunks(
+    lists: RatingLists, users: np.ndarray, max_len: int, budget: int = 1 << 22, max_users: int = 4096
+) -> Iterator[tuple[np.ndarray, torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """:func:`history_batch` (deterministic) over ``users`` in consecutive chunks: ``(chunk_users, items,
+    ratings, mask)``. A chunk holds at most ``max_users`` users and, padded, ``budget`` entries, so that whole
+    histories (``max_len`` 0) of heavy users stay cheap: one user with 30,000 ratings does not widen the
+    batch of thousands beside it."""
+    users = np.asarray(users, dtype=np.int64)
+    count = lists.indptr[users + 1] - lists.indptr[users]
+    width = np.maximum(np.minimum(count, max_len) if max_len > 0 else count, 1)
+    s = 0
+    while s < len(users):
+        e, widest = s + 1, int(width[s])
+        while e < len(users) and e - s < max_users and (e - s + 1) * max(widest, int(width[e])) <= budget:
+            widest = max(widest, int(width[e]))
+            e += 1
+        chunk = users[s:e]
+        yield (chunk, *history_batch(lists, chunk, max_len))
+        s = e

@@ -32,6 +32,7 @@ class TrainConfig:
     short_history_prob: float = 0.3  # share of rows whose history is cut to 1..15 ratings (cold start)
     max_steps: int = 0  # stop after this many steps in all (0: no limit); for throughput measurements
     ema_decay: float = 0.0  # evaluate and keep an exponential moving average of the weights (0: off)
+    tolerance: float = 0.0  # validation NDCG@10 this close to the best is no worse: the latest such epoch is kept
     seed: int = 42
 
     def __post_init__(self) -> None:
@@ -39,6 +40,8 @@ class TrainConfig:
             raise ValueError(f"loss must be one of {LOSSES}, not {self.loss!r}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1), not {self.ema_decay}")
+        if self.tolerance < 0:
+            raise ValueError(f"tolerance must be 0 or more, not {self.tolerance}")
 
 
 @dataclass
@@ -48,11 +51,40 @@ class TrainData:
     n_movies: int
 
 
+class EarlyStopping:
+    """Which epochs to keep and when to stop, from validation NDCG@10 alone.
+
+    An epoch *holds* when it sets a new best, or (``tolerance`` > 0) comes within ``tolerance`` of the best so
+    far; the latest holding epoch is the one kept, and training stops after ``patience`` epochs in a row that do
+    not hold. The learning rate is cut after every 2 epochs without a new best.
+    """
+
+    def __init__(self, patience: int, tolerance: float = 0.0):
+        self.patience, self.tolerance = patience, tolerance
+        self.best, self.since_best, self.since_kept = float("-inf"), 0, 0
+
+    def update(self, val: float) -> tuple[bool, bool, bool]:
+        """``(keep, stop, slow_down)`` after an epoch that validated at ``val``."""
+        new_best = val > self.best
+        self.best = max(self.best, val)
+        self.since_best = 0 if new_best else self.since_best + 1
+        keep = new_best or (self.tolerance > 0 and val >= self.best - self.tolerance)
+        self.since_kept = 0 if keep else self.since_kept + 1
+        stop = self.since_kept >= self.patience
+        return keep, stop, not stop and self.since_best > 0 and self.since_best % 2 == 0
+
+
 def positives(train: RatingLists, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(users, movies, ratings)`` of the training rows a ranking loss learns from."""
     users = np.repeat(np.arange(train.n_users), train.counts())
     keep = train.ratings >= threshold
     return users[keep], train.items[keep], train.ratings[keep]
+
+
+def _log_q(movies: np.ndarray, n_movies: int, weight: float, device: str) -> torch.Tensor:
+    """``weight * log`` of each movie's share of the positives: its chance to appear as an in-batch negative."""
+    share = np.bincount(movies, minlength=n_movies) / len(movies)
+    return torch.from_numpy((weight * np.log(np.maximum(share, 1e-12))).astype(np.float32)).to(device)
 
 
 def fit(
@@ -65,8 +97,16 @@ def fit(
 ) -> tuple[TwoTower, list[dict]]:
     """Train ``model`` in place; keep the weights of the best validation epoch. With ``ema_decay``, an
     exponential moving average of the weights (updated after every step) is what each epoch validates and what
-    is kept; training itself goes on from the live weights. Returns the model (best weights loaded) and one
-    record per epoch: ``epoch, loss, val_ndcg@10, val_recall@10, seconds, interactions_per_s``."""
+    is kept; training itself goes on from the live weights. Returns the model (kept weights loaded) and one
+    record per epoch: ``epoch, loss, val_ndcg@10, val_recall@10, seconds, interactions_per_s, kept`` (True
+    for the one epoch whose weights were kept).
+
+    With ``tolerance`` (see :class:`EarlyStopping`), the latest epoch within ``tolerance`` of the best validation
+    NDCG@10 so far is kept rather than the best itself. Validation NDCG on a small set wanders by about 0.001
+    from epoch to epoch on a plateau, while each further epoch spreads the recommendations over more of the
+    catalogue: where validation cannot tell two epochs apart, the later one is kept instead of whichever one
+    noise put ahead.
+    """
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     # the ranking losses learn from liked rows; MSE needs every rating level
@@ -74,21 +114,20 @@ def fit(
     users, movies, ratings = positives(data.train, threshold)
     if len(users) == 0:
         raise ValueError(f"no training ratings at or above positive_threshold={threshold}")
-    share = np.bincount(movies, minlength=data.n_movies) / len(movies)
-    log_q = torch.from_numpy((cfg.logq_weight * np.log(np.maximum(share, 1e-12))).astype(np.float32)).to(device)
     model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     max_history = model.cfg.max_history
 
-    averaged = None
-    if cfg.ema_decay > 0:
-        averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay))
-        averaged.update_parameters(model)  # the average starts from the initial weights
-    scored = averaged.module if averaged is not None else model  # what validation sees and what is kept
+    def new_average() -> AveragedModel | None:
+        if cfg.ema_decay <= 0:
+            return None
+        avg = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay))
+        avg.update_parameters(model)  # the average starts from the current weights
+        return avg
 
-    history: list[dict] = []
-    best, best_state, waited, steps = -1.0, copy.deepcopy(model.state_dict()), 0, 0
-    for epoch in range(1, cfg.epochs + 1):
+    def run_epoch(epoch: int, users, movies, ratings, log_q, averaged) -> dict:
+        """One pass over ``(users, movies, ratings)`` in random order, histories drawn from ``data.train``."""
+        nonlocal steps
         model.train()
         shuffled = data.train.shuffled(rng)
         t0 = time.perf_counter()
@@ -131,28 +170,38 @@ def fit(
             if cfg.max_steps and steps >= cfg.max_steps:
                 break
         seconds = time.perf_counter() - t0
-        scorer = TwoTowerScorer(scored, max_history)
+        return {"epoch": epoch, "loss": total / max(seen, 1), "seconds": seconds,
+                "interactions_per_s": seen / max(seconds, 1e-9)}  # fmt: skip
+
+    averaged = new_average()
+    scored = averaged.module if averaged is not None else model  # what validation sees and what is kept
+    log_q = _log_q(movies, data.n_movies, cfg.logq_weight, device)
+    history: list[dict] = []
+    stopping = EarlyStopping(cfg.patience, cfg.tolerance)
+    kept, kept_state, steps = 0, copy.deepcopy(model.state_dict()), 0
+    for epoch in range(1, cfg.epochs + 1):
+        record = run_epoch(epoch, users, movies, ratings, log_q, averaged)
+        scorer = TwoTowerScorer(scored)  # ranks as evaluation will: the model's rank_history
         metrics, _, _ = evaluate_scorer(scorer, data.train, data.val_relevant, [10], data.n_movies)
-        record = {"epoch": epoch, "loss": total / max(seen, 1), "val_ndcg@10": metrics["ndcg@10"],
-                  "val_recall@10": metrics["recall@10"], "seconds": seconds,
-                  "interactions_per_s": seen / max(seconds, 1e-9)}  # fmt: skip
+        record = {**record, "val_ndcg@10": metrics["ndcg@10"], "val_recall@10": metrics["recall@10"]}
         history.append(record)
         if on_epoch:
             on_epoch(record)
         if progress:
             tqdm.write(f"epoch {epoch}: loss {record['loss']:.4f}, val NDCG@10 {record['val_ndcg@10']:.4f}, "
                        f"{record['interactions_per_s']:,.0f} interactions/s")  # fmt: skip
-        if record["val_ndcg@10"] > best:
-            best, best_state, waited = record["val_ndcg@10"], copy.deepcopy(scored.state_dict()), 0
-        else:
-            waited += 1
-            if waited >= cfg.patience:
-                break
-            if waited % 2 == 0:  # a plateau: smaller steps usually find the next improvement
-                for group in opt.param_groups:
-                    group["lr"] *= cfg.lr_decay
+        keep, stop, slow_down = stopping.update(record["val_ndcg@10"])
+        if keep:
+            kept, kept_state = epoch, copy.deepcopy(scored.state_dict())
+        if stop:
+            break
+        if slow_down:  # a plateau: smaller steps usually find the next improvement
+            for group in opt.param_groups:
+                group["lr"] *= cfg.lr_decay
         if cfg.max_steps and steps >= cfg.max_steps:
             break
-    model.load_state_dict(best_state)
+    for record in history:
+        record["kept"] = record["epoch"] == kept
+    model.load_state_dict(kept_state)
     model.eval()
     return model, history
