@@ -1,4 +1,4 @@
-"""Stage `train`: fit the two-tower model, keep the best validation epoch, log the run to MLflow."""
+"""Stage `train`: fit the two-tower model, keep the epoch validation chose, log the run to MLflow."""
 
 import argparse
 import time

@@ -95,7 +95,7 @@ def fit(
     progress: bool = True,
     device: str = "cpu",
 ) -> tuple[TwoTower, list[dict]]:
-    """Train ``model`` in place; keep the weights of the best validation epoch. With ``ema_decay``, an
+    """Train ``model`` in place; keep the weights of the epoch validation chose. With ``ema_decay``, an
     exponential moving average of the weights (updated after every step) is what each epoch validates and what
     is kept; training itself goes on from the live weights. Returns the model (kept weights loaded) and one
     record per epoch: ``epoch, loss, val_ndcg@10, val_recall@10, seconds, interactions_per_s, kept`` (True
@@ -118,15 +118,16 @@ def fit(
     opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     max_history = model.cfg.max_history
 
-    def new_average() -> AveragedModel | None:
-        if cfg.ema_decay <= 0:
-            return None
-        avg = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay))
-        avg.update_parameters(model)  # the average starts from the current weights
-        return avg
+    log_q = _log_q(movies, data.n_movies, cfg.logq_weight, device)
+    averaged = None
+    if cfg.ema_decay > 0:
+        averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay))
+        averaged.update_parameters(model)  # the average starts from the initial weights
+    scored = averaged.module if averaged is not None else model  # what validation sees and what is kept
+    steps = 0
 
-    def run_epoch(epoch: int, users, movies, ratings, log_q, averaged) -> dict:
-        """One pass over ``(users, movies, ratings)`` in random order, histories drawn from ``data.train``."""
+    def run_epoch(epoch: int) -> dict:
+        """One pass over the training rows in random order; the epoch's record without validation."""
         nonlocal steps
         model.train()
         shuffled = data.train.shuffled(rng)
@@ -173,14 +174,11 @@ def fit(
         return {"epoch": epoch, "loss": total / max(seen, 1), "seconds": seconds,
                 "interactions_per_s": seen / max(seconds, 1e-9)}  # fmt: skip
 
-    averaged = new_average()
-    scored = averaged.module if averaged is not None else model  # what validation sees and what is kept
-    log_q = _log_q(movies, data.n_movies, cfg.logq_weight, device)
     history: list[dict] = []
     stopping = EarlyStopping(cfg.patience, cfg.tolerance)
-    kept, kept_state, steps = 0, copy.deepcopy(model.state_dict()), 0
+    kept, kept_state = 0, copy.deepcopy(model.state_dict())
     for epoch in range(1, cfg.epochs + 1):
-        record = run_epoch(epoch, users, movies, ratings, log_q, averaged)
+        record = run_epoch(epoch)
         scorer = TwoTowerScorer(scored)  # ranks as evaluation will: the model's rank_history
         metrics, _, _ = evaluate_scorer(scorer, data.train, data.val_relevant, [10], data.n_movies)
         record = {**record, "val_ndcg@10": metrics["ndcg@10"], "val_recall@10": metrics["recall@10"]}
