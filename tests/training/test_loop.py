@@ -100,6 +100,9 @@ def test_early_stopping_keeps_the_latest_epoch_validation_cannot_tell_from_the_b
     got = [tolerant.update(v) for v in vals]
     assert [k for k, _, _ in got] == [True, True, True, False, True, False, False, False]  # 0.195 is within 0.01
     assert tolerant.best == 0.21
+    eager = EarlyStopping(patience=0)  # stops at the first epoch that is not kept, never at a kept one
+    assert eager.update(0.1) == (True, False, False) and eager.update(0.2)[:2] == (True, False)
+    assert eager.update(0.1)[:2] == (False, True)
 
 
 def test_tolerance_keeps_a_later_epoch(data):

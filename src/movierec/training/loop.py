@@ -70,7 +70,7 @@ class EarlyStopping:
         self.since_best = 0 if new_best else self.since_best + 1
         keep = new_best or (self.tolerance > 0 and val >= self.best - self.tolerance)
         self.since_kept = 0 if keep else self.since_kept + 1
-        stop = self.since_kept >= self.patience
+        stop = not keep and self.since_kept >= self.patience  # a kept epoch never ends training
         return keep, stop, not stop and self.since_best > 0 and self.since_best % 2 == 0
 
 
