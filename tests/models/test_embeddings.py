@@ -30,7 +30,8 @@ def test_vectors_and_pictures(tmp_path):
     movies = pd.DataFrame({"movie_idx": range(N_MOVIES), "title": [f"M{i}" for i in range(N_MOVIES)],
                            "rating_count": range(N_MOVIES), "genres": [["A"] if i % 2 else ["B"] for i in range(N_MOVIES)]})  # noqa: E501
     plot_projection(mv, movies, tmp_path / "p.png")
-    history = pd.DataFrame({"epoch": [1, 2], "loss": [2.0, 1.5], "val_ndcg@10": [0.1, 0.2], "val_recall@10": [0.1, 0.3]})
+    history = pd.DataFrame({"epoch": [1, 2], "loss": [2.0, 1.5], "val_ndcg@10": [0.1, 0.2], "val_recall@10": [0.1, 0.3],
+                            "kept": [False, True]})
     plot_curves(history, tmp_path / "c.png")
     metrics = {f"{m}@{k}": 0.1 * k for m in ["recall", "precision", "ndcg", "hit_rate", "map", "coverage"] for k in (5, 10)}
     assert metric_at_k_table(metrics, [5, 10])["ndcg"].tolist() == [0.5, 1.0]

@@ -18,8 +18,8 @@ def plot_curves(history: pd.DataFrame, path: Path) -> None:
     a2.plot(history["epoch"], history["val_ndcg@10"], marker="o", label="NDCG@10")
     a2.plot(history["epoch"], history["val_recall@10"], marker="o", label="Recall@10")
     # the epoch whose weights were kept: the best, or with a tolerance the latest as good as validation can tell
-    best = history.loc[history["kept"].idxmax()] if "kept" in history else history.loc[history["val_ndcg@10"].idxmax()]
-    a2.axvline(best["epoch"], ls="--", color="grey", label=f"kept epoch {int(best['epoch'])}")
+    kept = history.loc[history["kept"].idxmax()]
+    a2.axvline(kept["epoch"], ls="--", color="grey", label=f"kept epoch {int(kept['epoch'])}")
     a2.set(xlabel="epoch", ylabel="validation", title="Validation (early stopping on NDCG@10)")
     a2.legend()
     fig.savefig(path, dpi=100, bbox_inches="tight", metadata={"Software": None})

@@ -81,12 +81,6 @@ def positives(train: RatingLists, threshold: float) -> tuple[np.ndarray, np.ndar
     return users[keep], train.items[keep], train.ratings[keep]
 
 
-def _log_q(movies: np.ndarray, n_movies: int, weight: float, device: str) -> torch.Tensor:
-    """``weight * log`` of each movie's share of the positives: its chance to appear as an in-batch negative."""
-    share = np.bincount(movies, minlength=n_movies) / len(movies)
-    return torch.from_numpy((weight * np.log(np.maximum(share, 1e-12))).astype(np.float32)).to(device)
-
-
 def fit(
     model: TwoTower,
     data: TrainData,
@@ -114,21 +108,22 @@ def fit(
     users, movies, ratings = positives(data.train, threshold)
     if len(users) == 0:
         raise ValueError(f"no training ratings at or above positive_threshold={threshold}")
+    share = np.bincount(movies, minlength=data.n_movies) / len(movies)
+    log_q = torch.from_numpy((cfg.logq_weight * np.log(np.maximum(share, 1e-12))).astype(np.float32)).to(device)
     model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     max_history = model.cfg.max_history
 
-    log_q = _log_q(movies, data.n_movies, cfg.logq_weight, device)
     averaged = None
     if cfg.ema_decay > 0:
         averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay))
         averaged.update_parameters(model)  # the average starts from the initial weights
     scored = averaged.module if averaged is not None else model  # what validation sees and what is kept
-    steps = 0
 
-    def run_epoch(epoch: int) -> dict:
-        """One pass over the training rows in random order; the epoch's record without validation."""
-        nonlocal steps
+    history: list[dict] = []
+    stopping = EarlyStopping(cfg.patience, cfg.tolerance)
+    kept, kept_state, steps = 0, copy.deepcopy(model.state_dict()), 0
+    for epoch in range(1, cfg.epochs + 1):
         model.train()
         shuffled = data.train.shuffled(rng)
         t0 = time.perf_counter()
@@ -171,17 +166,11 @@ def fit(
             if cfg.max_steps and steps >= cfg.max_steps:
                 break
         seconds = time.perf_counter() - t0
-        return {"epoch": epoch, "loss": total / max(seen, 1), "seconds": seconds,
-                "interactions_per_s": seen / max(seconds, 1e-9)}  # fmt: skip
-
-    history: list[dict] = []
-    stopping = EarlyStopping(cfg.patience, cfg.tolerance)
-    kept, kept_state = 0, copy.deepcopy(model.state_dict())
-    for epoch in range(1, cfg.epochs + 1):
-        record = run_epoch(epoch)
         scorer = TwoTowerScorer(scored)  # ranks as evaluation will: the model's rank_history
         metrics, _, _ = evaluate_scorer(scorer, data.train, data.val_relevant, [10], data.n_movies)
-        record = {**record, "val_ndcg@10": metrics["ndcg@10"], "val_recall@10": metrics["recall@10"]}
+        record = {"epoch": epoch, "loss": total / max(seen, 1), "val_ndcg@10": metrics["ndcg@10"],
+                  "val_recall@10": metrics["recall@10"], "seconds": seconds,
+                  "interactions_per_s": seen / max(seconds, 1e-9)}  # fmt: skip
         history.append(record)
         if on_epoch:
             on_epoch(record)
