@@ -66,6 +66,43 @@ def test_edge_filters(tmp_path):
     index.close()
 
 
+def test_exclusion_asks_for_fewer_first_and_for_all_when_they_crowd_the_top():
+    from types import SimpleNamespace
+
+    points = [SimpleNamespace(id=i, score=100.0 - i) for i in range(1, 101)]  # best first
+    asked = []
+
+    def query(n):
+        asked.append(n)
+        return points[:n]
+
+    def top(k, drop):
+        asked.clear()
+        return [h.movie_id for h in ix._overfetch(query, k, k + len(drop), frozenset(drop))]
+
+    assert top(5, range(50, 90)) == [1, 2, 3, 4, 5] and asked == [25]  # k + half the 40 excluded held the top 5
+    assert top(5, range(1, 21)) == [21, 22, 23, 24, 25] and asked == [15, 25]  # the excluded crowd the top: ask again
+    assert top(5, ()) == [1, 2, 3, 4, 5] and asked == [5]
+    few = points[:8]
+    asked.clear()
+    got = ix._overfetch(lambda n: asked.append(n) or few[:n], 5, 25, frozenset(range(1, 21)))
+    assert got == [] and asked == [15]  # fewer points than asked for: nothing more to find
+
+
+def test_edge_exclusion_equals_brute_force_over_the_rest(tmp_path):
+    vectors, ids, payloads, rng = _data()
+    build_edge_index(tmp_path / "q", vectors, payloads, "dot")
+    index = EdgeMovieIndex(tmp_path / "q")
+    for crowded in (True, False):
+        query = rng.normal(size=16).astype(np.float32)
+        ranked = brute_force_top_k(vectors, ids, query, 600, "dot")
+        # the best 30 excluded (the first ask comes back short) or 30 from further down (it does not)
+        drop = set(ranked[:30]) if crowded else set(ranked[200:230])
+        got = [h.movie_id for h in index.search(query, 10, Filters(exclude=frozenset(drop)))]
+        assert got == [m for m in ranked if m not in drop][:10]
+    index.close()
+
+
 def test_edge_rebuild_swaps_in_one_step_and_a_failed_build_changes_nothing(tmp_path):
     vectors, ids, payloads, rng = _data()
     root = tmp_path / "q"

@@ -4,7 +4,8 @@ import time
 
 import pytest
 
-from movierec.serving.store import MemoryKV, Store
+from movierec.serving import store as store_module
+from movierec.serving.store import SESSION_KEYS_PREFIX, MemoryKV, Store
 from tests.serving.conftest import RedisServer, free_port
 
 
@@ -80,3 +81,32 @@ def test_redis_outage_bypasses_the_cache_and_recovers():
     store.cache_set("k3", b"3")
     assert store.cache_get("k3") == b"3" and store.backend == "redis"
     assert store.redis.failures == 0
+
+
+def test_new_cache_entries_ride_with_the_next_read_or_are_flushed_soon():
+    server = RedisServer(free_port())
+    server.start()
+    try:
+        worker, other = Store(server.url, cache_ttl=60), Store(server.url, cache_ttl=60)  # two server workers
+        worker.cache_set("a", b"1")
+        assert other.cache_get("a") is None  # not written yet: it waits for this worker's next round trip
+        assert worker.cache_get("b") is None  # that read carried the write
+        assert other.cache_get("a") == b"1"
+        worker.cache_set("c", b"3")  # no read follows: the background flush writes it
+        deadline = time.monotonic() + 5
+        while other.cache_get("c") is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert other.cache_get("c") == b"3" and worker.redis.client.ttl("c") > 0
+        for i in range(store_module.MAX_PENDING + 1):  # a burst is written at once, not held
+            worker.cache_set(f"burst{i}", b"x")
+        assert worker._pending == [] and other.cache_get("burst0") == b"x"
+        worker.cache_set("d", b"4", session_id="s")  # a session's entries are written at once
+        assert other.cache_get("d") == b"4" and worker.redis.client.smembers(SESSION_KEYS_PREFIX + "s") == {b"d"}
+        worker.close()
+        worker.cache_set("e", b"5")
+        worker.close()  # what waits is written on close
+        assert other.cache_get("e") == b"5"
+        ok, replies = worker.redis.batch([("SET", "n", b"1"), ("INCRBY", "n", "x"), ("GET", "n")])
+        assert ok and replies[0] == b"OK" and "not an integer" in str(replies[1]) and replies[2] == b"1"
+    finally:
+        server.stop()
