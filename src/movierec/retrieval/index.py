@@ -208,7 +208,7 @@ class EdgeMovieIndex:
         flt = _edge_filter(q, filters)
         acorn = None if flt is None else self._acorn
         ef = SEARCH_EF if flt is None else FILTERED_EF
-        query = q.Query.Nearest(list(map(float, vector)))
+        query = q.Query.Nearest(np.asarray(vector, np.float32).tolist())
 
         def ask(n: int):  # the candidate list must hold every answer
             params = q.SearchParams(hnsw_ef=max(ef, n), acorn=acorn)
@@ -276,7 +276,7 @@ class ClientMovieIndex:
         limit, filters, drop = _plan(k, filters)
         flt = _client_filter(self._models, filters)
         ef = SEARCH_EF if flt is None else FILTERED_EF
-        query = list(map(float, vector))
+        query = np.asarray(vector, np.float32).tolist()
 
         def ask(n: int):
             return self.client.query_points(self.alias, query=query, limit=n, query_filter=flt, with_payload=False,

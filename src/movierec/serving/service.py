@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import json
 import logging
 import os
 import threading
@@ -21,6 +20,7 @@ for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(_var, "1")  # one BLAS thread per worker: workers, not threads, use the cores
 
 import bentoml  # noqa: E402
+import orjson  # noqa: E402
 from bentoml.exceptions import InvalidArgument, NotFound  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 from fastapi.responses import HTMLResponse  # noqa: E402
@@ -66,7 +66,7 @@ def _answer(version: str, fn: Callable[[], dict]) -> bytes:
     with _client_errors():
         out = fn()
     out["model_version"] = version
-    return json.dumps(out, separators=(",", ":")).encode()
+    return orjson.dumps(out, option=orjson.OPT_NON_STR_KEYS)  # a tenth of json.dumps's time here
 
 
 _FROZEN = False
@@ -118,7 +118,7 @@ class MovieRec:
                            cache_ttl=float(os.environ.get("MOVIEREC_CACHE_TTL", 300)),
                            session_ttl=float(os.environ.get("MOVIEREC_SESSION_TTL", 86_400)))  # fmt: skip
         self.model_version = self.rec.version
-        self._version_body = json.dumps({"model_version": self.model_version}).encode()
+        self._version_body = orjson.dumps({"model_version": self.model_version})
         log.info("movierec %s: %d movies, %d known users, cache %s", self.model_version, len(self.rec.movie_ids),
                  len(self.rec.user_idx), self.store.backend)  # fmt: skip
 

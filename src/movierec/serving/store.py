@@ -23,6 +23,8 @@ import uuid
 from collections import OrderedDict
 from typing import Any, Callable
 
+import orjson
+
 log = logging.getLogger("movierec.store")
 
 CACHE_PREFIX = "movierec:rec:"
@@ -166,8 +168,8 @@ class Store:
     # ----- response cache ------------------------------------------------------------------------------
     @staticmethod
     def cache_key(version: str, endpoint: str, request: dict) -> str:
-        body = json.dumps(request, sort_keys=True, separators=(",", ":"))
-        return f"{CACHE_PREFIX}{version}:{endpoint}:{hashlib.sha1(body.encode()).hexdigest()}"
+        body = orjson.dumps(request, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+        return f"{CACHE_PREFIX}{version}:{endpoint}:{hashlib.sha1(body).hexdigest()}"
 
     def cache_get(self, key: str) -> bytes | None:
         """The cached response body (JSON bytes), or None on a miss or while Redis is down."""
