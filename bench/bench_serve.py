@@ -56,13 +56,14 @@ local genres = {"Action", "Drama", "Comedy", "Thriller", "Romance", "Sci-Fi"}
 local mode = "%(mode)s"
 local warm = %(warm)d
 
+local threads = 0
 function setup(thread)
-  thread:set("offset", %(seed)d + math.random(1, 1000000))
+  thread:set("tid", threads)
+  threads = threads + 1
 end
 function init(args)
-  local offset = offset or 0
-  math.randomseed(offset)
-  counter = math.random(0, #users * 20)
+  -- cold rows: each run and thread walks its own stretch of the request space, never a request sent before
+  counter = tonumber(args[1] or "0") + (tid or 0) * 20000
 end
 function request()
   counter = counter + 1
@@ -148,11 +149,57 @@ def parse_wrk(out: str) -> dict:
             "non_2xx": int(non2xx.group(1)) if non2xx else 0, "socket_errors": errors.group(0) if errors else None}  # fmt: skip
 
 
+RUNS = iter(range(1, 10**6))  # each wrk run starts 40,000 requests past the last: 20 k x 20,000 users cycle at 400,000
+
+
 def run_wrk(base: str, script: Path, connections: int, duration: int) -> dict:
     threads = 1 if connections == 1 else 2
-    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script), base]
+    start = next(RUNS) * 40_000 % 400_000
+    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script), base, "--",
+           str(start)]  # fmt: skip
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     return parse_wrk(out)
+
+
+PLAN = [("constant", 0, "-"), ("constant_dict", 0, "-"), ("recommend", 0, "cold"), ("recommend", 50, "warm"),
+        ("recommend_filtered", 0, "cold"), ("recommend_filtered", 50, "warm"), ("onboarding", 0, "-")]  # fmt: skip
+
+
+def measure(root: Path, scripts: dict, backend: str, workers: int, duration: int, rport: int, rclient,
+            tmp: Path) -> list[dict]:  # fmt: skip
+    """Start `bentoml serve` with ``workers`` and the ``backend`` cache (redis or memory), run the plan, stop it."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "MOVIEREC_HOME": str(root), "MOVIEREC_WORKERS": str(workers),
+           "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}  # fmt: skip
+    env.pop("REDIS_URL", None)
+    if backend == "redis":
+        env["REDIS_URL"] = f"redis://127.0.0.1:{rport}/0"
+    log = open(tmp / f"serve-{backend}-{workers}.log", "w")
+    cmd = [str(BIN / "bentoml"), "serve", "service:MovieRec", "--port", str(port), "--host", "127.0.0.1"]
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    rows = []
+    try:
+        wait_ready(base, proc)
+        for mode, warm, cache in PLAN:  # warm the server up on each endpoint (not measured)
+            run_wrk(base, scripts[(mode, warm)], 8, 2)
+        for mode, warm, cache in PLAN:
+            for conns in (1, 8):
+                if cache == "cold":
+                    rclient.flushall()  # the in-process cache never saw these requests (see RUNS)
+                if cache == "warm":  # fill the cache with the replayed requests first
+                    run_wrk(base, scripts[(mode, warm)], 1, 2)
+                r = run_wrk(base, scripts[(mode, warm)], conns, duration)
+                row = {"backend": backend, "workers": workers, "endpoint": mode, "cache": cache, "connections": conns,
+                       **r}  # fmt: skip
+                rows.append(row)
+                print(f"  {backend:<6} workers={workers} {mode:<19} cache={cache:<4} c={conns}: "
+                      f"{r['rps']:8.1f} req/s  p50 {r['p50_ms']:7.3f} ms  p99 {r['p99_ms']:7.3f} ms  "
+                      f"non-2xx {r['non_2xx']}", flush=True)  # fmt: skip
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    return rows
 
 
 def main() -> None:
@@ -163,6 +210,8 @@ def main() -> None:
     ap.add_argument("--n-ratings", type=int, default=2_000_000)
     ap.add_argument("--steps", type=int, default=300, help="training steps (latency does not need a good model)")
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--cache", nargs="+", choices=["redis", "memory"], default=["redis", "memory"],
+                    help="the response cache: redis-server (REDIS_URL) or the in-process default")
     ap.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     ap.add_argument("--out", default=str(HERE / "results" / "serve.json"))
     args = ap.parse_args()
@@ -180,7 +229,7 @@ def main() -> None:
     for mode in ("constant", "constant_dict", "recommend", "recommend_filtered", "onboarding"):
         for warm in (0, 50):
             lua = LUA % {"users": ",".join(map(str, users)), "movies": ",".join(map(str, movies[:20000])),
-                         "mode": mode, "warm": warm, "seed": len(scripts) * 7}  # fmt: skip
+                         "mode": mode, "warm": warm}  # fmt: skip
             scripts[(mode, warm)] = tmp / f"{mode}-{warm}.lua"
             scripts[(mode, warm)].write_text(lua)
 
@@ -193,52 +242,31 @@ def main() -> None:
     rclient = redis.Redis(port=rport)
     rows = []
     try:
-        for workers in args.workers:
-            port = free_port()
-            base = f"http://127.0.0.1:{port}"
-            env = {**os.environ, "MOVIEREC_HOME": str(root), "REDIS_URL": f"redis://127.0.0.1:{rport}/0",
-                   "MOVIEREC_WORKERS": str(workers), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}  # fmt: skip
-            log = open(tmp / f"serve-{workers}.log", "w")
-            proc = subprocess.Popen([str(BIN / "bentoml"), "serve", "service:MovieRec", "--port", str(port),
-                                     "--host", "127.0.0.1"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
-            try:
-                wait_ready(base, proc)
-                plan = [("constant", 0, "-"), ("constant_dict", 0, "-"), ("recommend", 0, "cold"), ("recommend", 50, "warm"),
-                        ("recommend_filtered", 0, "cold"), ("recommend_filtered", 50, "warm"), ("onboarding", 0, "-")]  # fmt: skip
-                for mode, warm, cache in plan:  # warm the server up on each endpoint (not measured)
-                    run_wrk(base, scripts[(mode, warm)], 8, 2)
-                for mode, warm, cache in plan:
-                    for conns in (1, 8):
-                        if cache == "cold":
-                            rclient.flushall()
-                        if cache == "warm":  # fill the cache with the replayed requests first
-                            run_wrk(base, scripts[(mode, warm)], 1, 2)
-                        r = run_wrk(base, scripts[(mode, warm)], conns, args.duration)
-                        row = {"workers": workers, "endpoint": mode, "cache": cache, "connections": conns, **r}
-                        rows.append(row)
-                        print(f"  workers={workers} {mode:<19} cache={cache:<4} c={conns}: {r['rps']:8.1f} req/s  "
-                              f"p50 {r['p50_ms']:7.3f} ms  p99 {r['p99_ms']:7.3f} ms  non-2xx {r['non_2xx']}", flush=True)  # fmt: skip
-            finally:
-                proc.terminate()
-                proc.wait(30)
+        for backend in args.cache:
+            for workers in args.workers:
+                rows += measure(root, scripts, backend, workers, args.duration, rport, rclient, tmp)
     finally:
         redis_proc.terminate()
 
     print()
-    print(f"| workers | endpoint | cache | connections | requests/s | p50 ms | p99 ms | non-2xx |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| cache | workers | endpoint | cache state | connections | requests/s | p50 ms | p99 ms | non-2xx |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['workers']} | {r['endpoint']} | {r['cache']} | {r['connections']} | {r['rps']:.1f} | "
-              f"{r['p50_ms']:.3f} | {r['p99_ms']:.3f} | {r['non_2xx']} |")  # fmt: skip
+        print(f"| {r['backend']} | {r['workers']} | {r['endpoint']} | {r['cache']} | {r['connections']} | "
+              f"{r['rps']:.1f} | {r['p50_ms']:.3f} | {r['p99_ms']:.3f} | {r['non_2xx']} |")  # fmt: skip
     ratios = {}
-    for w in args.workers:
-        const = next(r["rps"] for r in rows if r["workers"] == w and r["endpoint"] == "constant" and r["connections"] == 8)
-        for r in rows:
-            if r["workers"] == w and r["connections"] == 8 and not r["endpoint"].startswith("constant"):
-                ratios[f"w{w}/{r['endpoint']}/{r['cache']}"] = round(r["rps"] / const, 3)
-    print("\nthroughput at 8 connections as a share of the constant endpoint's:")
+    for b in args.cache:
+        for w in args.workers:
+            mine = [r for r in rows if r["backend"] == b and r["workers"] == w and r["connections"] == 8]
+            const = {r["endpoint"]: r["rps"] for r in mine if r["endpoint"].startswith("constant")}
+            for r in mine:
+                if not r["endpoint"].startswith("constant"):
+                    ratios[f"{b}/w{w}/{r['endpoint']}/{r['cache']}"] = {
+                        name: round(r["rps"] / rps, 3) for name, rps in const.items()}  # fmt: skip
+    print("\nthroughput at 8 connections as a share of the constant endpoints' (constant = /version, "
+          "constant_dict = /ping):")
     for k, v in ratios.items():
-        print(f"  {k}: {v:.0%}")
+        print(f"  {k}: " + ", ".join(f"{v[c]:.0%} of {c}" for c in v))
     result = {"catalog_movies": n_points, "known_users": len(users), "duration_s": args.duration, "rows": rows,
               "share_of_constant_at_8": ratios, "cpu": platform.processor() or platform.machine(),
               "cores": os.cpu_count()}  # fmt: skip
