@@ -122,6 +122,11 @@ class MovieRec:
         log.info("movierec %s: %d movies, %d known users, cache %s", self.model_version, len(self.rec.movie_ids),
                  len(self.rec.user_idx), self.store.backend)  # fmt: skip
 
+    @bentoml.on_shutdown
+    def close(self) -> None:
+        """Write the cache entries still waiting for a round trip to Redis."""
+        self.store.close()
+
     # ----- cached helpers ------------------------------------------------------------------------------
     def _cached(self, endpoint: str, request: dict, fn: Callable[[], dict], session_id: str | None = None,
                 fresh: bool = False) -> Response:  # fmt: skip
