@@ -32,6 +32,7 @@ import platform
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -71,7 +72,7 @@ function request()
   local n = counter
   if warm > 0 then n = counter %% warm end
   local user = users[(n %% #users) + 1]
-  local k = 10 + (math.floor(n / #users) %% 20)
+  local k = 10 + (math.floor(n / #users) %% 30)
   if warm > 0 then k = 10 end
   if mode == "constant" then
     return wrk.format(nil, "/version", nil, "{}")
@@ -187,9 +188,10 @@ PLAN = [("constant", 0, "-"), ("constant_dict", 0, "-"), ("recommend", 0, "cold"
         ("recommend_filtered", 0, "cold"), ("recommend_filtered", 50, "warm"), ("onboarding", 0, "-")]  # fmt: skip
 
 
-def measure(root: Path, scripts: dict, backend: str, workers: int, duration: int, rport: int, rclient,
+def measure(root: Path, scripts: dict, backend: str, workers: int, duration: int, repeats: int, rport: int, rclient,
             tmp: Path) -> list[dict]:  # fmt: skip
-    """Start `bentoml serve` with ``workers`` and the ``backend`` cache (redis or memory), run the plan, stop it."""
+    """Start `bentoml serve` with ``workers`` and the ``backend`` cache (redis or memory), run the plan and then
+    ``repeats`` pairs of constant and uncached recommendation runs at 8 connections, stop it."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, "MOVIEREC_HOME": str(root), "MOVIEREC_WORKERS": str(workers),
@@ -200,10 +202,10 @@ def measure(root: Path, scripts: dict, backend: str, workers: int, duration: int
     log = open(tmp / f"serve-{backend}-{workers}.log", "w")
     cmd = [str(BIN / "bentoml"), "serve", "service:MovieRec", "--port", str(port), "--host", "127.0.0.1"]
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    # A cold run must not meet a request an earlier run cached: the sequence holds 400,000 different requests
-    # (20 values of k for each of 20,000 users), each cold run of this server starts 40,000 further on (its
+    # A cold run must not meet a request an earlier run cached: the sequence holds 600,000 different requests
+    # (30 values of k for each of 20,000 users), each cold run of this server starts 40,000 further on (its
     # threads 20,000 apart; a run sends fewer than that), and Redis is emptied before each.
-    stretch = iter(range(0, 400_000, 40_000))
+    stretch = iter(range(0, 600_000, 40_000))
     rows = []
     try:
         wait_ready(base, proc)
@@ -229,6 +231,17 @@ def measure(root: Path, scripts: dict, backend: str, workers: int, duration: int
                 print(f"  {backend:<6} workers={workers} {mode:<19} cache={cache:<4} c={conns}: "
                       f"{r['rps']:8.1f} req/s  p50 {r['p50_ms']:7.3f} ms  p99 {r['p99_ms']:7.3f} ms  "
                       f"non-2xx {r['non_2xx']}", flush=True)  # fmt: skip
+        for i in range(repeats):  # the share the target is set on, measured again and again, interleaved
+            for mode, cache in (("constant", "-"), ("recommend", "cold")):
+                rclient.flushall()
+                before = worker_cpu(proc.pid)
+                r = run_wrk(base, scripts[(mode, 0)], 8, duration, next(stretch) if cache == "cold" else 0)
+                used = [b - a for a, b in zip(before, worker_cpu(proc.pid))]
+                rows.append({"backend": backend, "workers": workers, "endpoint": mode, "cache": cache, "connections": 8,
+                             **r, "worker_cpu_share": [round(u / max(sum(used), 1e-9), 2) for u in used],
+                             "repeat": i + 1})  # fmt: skip
+            print(f"  {backend:<6} workers={workers} repeat {i + 1}: constant {rows[-2]['rps']:.1f} req/s, "
+                  f"recommend (cold) {rows[-1]['rps']:.1f} req/s", flush=True)  # fmt: skip
     finally:
         proc.terminate()
         proc.wait(30)
@@ -246,6 +259,8 @@ def main() -> None:
     ap.add_argument("--cache", nargs="+", choices=["redis", "memory"], default=["redis", "memory"],
                     help="the response cache: redis-server (REDIS_URL) or the in-process default")
     ap.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    ap.add_argument("--repeats", type=int, default=5, help="pairs of constant and uncached recommendation runs at "
+                    "8 connections after the table, for the share's median")  # fmt: skip
     ap.add_argument("--out", default=str(HERE / "results" / "serve.json"))
     args = ap.parse_args()
     if shutil.which("wrk") is None or shutil.which("redis-server") is None:
@@ -277,20 +292,21 @@ def main() -> None:
     try:
         for backend in args.cache:
             for workers in args.workers:
-                rows += measure(root, scripts, backend, workers, args.duration, rport, rclient, tmp)
+                rows += measure(root, scripts, backend, workers, args.duration, args.repeats, rport, rclient, tmp)
     finally:
         redis_proc.terminate()
 
+    table = [r for r in rows if "repeat" not in r]
     print()
     print("| cache | workers | endpoint | cache state | connections | requests/s | p50 ms | p99 ms | non-2xx |")
     print("|---|---|---|---|---|---|---|---|---|")
-    for r in rows:
+    for r in table:
         print(f"| {r['backend']} | {r['workers']} | {r['endpoint']} | {r['cache']} | {r['connections']} | "
               f"{r['rps']:.1f} | {r['p50_ms']:.3f} | {r['p99_ms']:.3f} | {r['non_2xx']} |")  # fmt: skip
     ratios = {}
     for b in args.cache:
         for w in args.workers:
-            mine = [r for r in rows if r["backend"] == b and r["workers"] == w and r["connections"] == 8]
+            mine = [r for r in table if r["backend"] == b and r["workers"] == w and r["connections"] == 8]
             const = {r["endpoint"]: r["rps"] for r in mine if r["endpoint"].startswith("constant")}
             for r in mine:
                 if not r["endpoint"].startswith("constant"):
@@ -300,8 +316,25 @@ def main() -> None:
           "constant_dict = /ping):")
     for k, v in ratios.items():
         print(f"  {k}: " + ", ".join(f"{v[c]:.0%} of {c}" for c in v))
+    repeated = {}
+    for b in args.cache:
+        for w in args.workers:
+            pairs = [r for r in rows if "repeat" in r and r["backend"] == b and r["workers"] == w]
+            const = [r["rps"] for r in pairs if r["endpoint"] == "constant"]
+            rec = [r["rps"] for r in pairs if r["endpoint"] == "recommend"]
+            if const:
+                repeated[f"{b}/w{w}"] = {"constant_rps": const, "recommend_cold_rps": rec,
+                                         "median_constant_rps": statistics.median(const),
+                                         "median_recommend_cold_rps": statistics.median(rec),
+                                         "median_share": round(statistics.median(r / c for r, c in zip(rec, const)), 3)}  # fmt: skip
+    if repeated:
+        print(f"\nuncached recommendations against /version at 8 connections, {args.repeats} interleaved pairs:")
+        for k, v in repeated.items():
+            print(f"  {k}: median {v['median_recommend_cold_rps']:.1f} vs {v['median_constant_rps']:.1f} req/s, "
+                  f"median share {v['median_share']:.0%} (recommend {v['recommend_cold_rps']}, constant "
+                  f"{v['constant_rps']})")  # fmt: skip
     result = {"catalog_movies": n_points, "known_users": len(users), "duration_s": args.duration, "rows": rows,
-              "share_of_constant_at_8": ratios, "cpu": platform.processor() or platform.machine(),
+              "share_of_constant_at_8": ratios, "repeated_share_at_8": repeated, "cpu": platform.processor() or platform.machine(),
               "cores": os.cpu_count()}  # fmt: skip
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
