@@ -323,10 +323,11 @@ def main() -> None:
             const = [r["rps"] for r in pairs if r["endpoint"] == "constant"]
             rec = [r["rps"] for r in pairs if r["endpoint"] == "recommend"]
             if const:
+                share = statistics.median(r / c for r, c in zip(rec, const))
                 repeated[f"{b}/w{w}"] = {"constant_rps": const, "recommend_cold_rps": rec,
                                          "median_constant_rps": statistics.median(const),
                                          "median_recommend_cold_rps": statistics.median(rec),
-                                         "median_share": round(statistics.median(r / c for r, c in zip(rec, const)), 3)}  # fmt: skip
+                                         "median_share": round(share, 3)}  # fmt: skip
     if repeated:
         print(f"\nuncached recommendations against /version at 8 connections, {args.repeats} interleaved pairs:")
         for k, v in repeated.items():
@@ -334,8 +335,8 @@ def main() -> None:
                   f"median share {v['median_share']:.0%} (recommend {v['recommend_cold_rps']}, constant "
                   f"{v['constant_rps']})")  # fmt: skip
     result = {"catalog_movies": n_points, "known_users": len(users), "duration_s": args.duration, "rows": rows,
-              "share_of_constant_at_8": ratios, "repeated_share_at_8": repeated, "cpu": platform.processor() or platform.machine(),
-              "cores": os.cpu_count()}  # fmt: skip
+              "share_of_constant_at_8": ratios, "repeated_share_at_8": repeated,
+              "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()}  # fmt: skip
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(f"\nwrote {args.out}")
