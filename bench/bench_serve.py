@@ -148,7 +148,8 @@ def parse_wrk(out: str) -> dict:
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     errors = re.search(r"Socket errors:.*", out)
     return {"rps": round(rps, 1), "p50_ms": round(ms(lat["50"]), 3), "p99_ms": round(ms(lat["99"]), 3),
-            "non_2xx": int(non2xx.group(1)) if non2xx else 0, "socket_errors": errors.group(0) if errors else None}  # fmt: skip
+            "non_2xx": int(non2xx.group(1)) if non2xx else 0,
+            "socket_errors": errors.group(0) if errors else None}  # fmt: skip
 
 
 def run_wrk(base: str, script: Path, connections: int, duration: int, start: int = 0) -> dict:
@@ -182,6 +183,15 @@ def worker_cpu(server_pid: int) -> list[float]:
         if b"_bentoml_impl.worker" in cmdline:
             out[int(stat.parent.name)] = (int(fields[11]) + int(fields[12])) / tick
     return [out[pid] for pid in sorted(out)]
+
+
+def run_shared(base: str, script: Path, connections: int, duration: int, start: int,
+               server_pid: int) -> tuple[dict, list[float]]:  # fmt: skip
+    """``run_wrk``, and each worker's share of the workers' CPU time during the run."""
+    before = worker_cpu(server_pid)
+    r = run_wrk(base, script, connections, duration, start)
+    used = [b - a for a, b in zip(before, worker_cpu(server_pid))]
+    return r, [round(u / max(sum(used), 1e-9), 2) for u in used]
 
 
 PLAN = [("constant", 0, "-"), ("constant_dict", 0, "-"), ("recommend", 0, "cold"), ("recommend", 50, "warm"),
@@ -218,10 +228,8 @@ def measure(root: Path, scripts: dict, backend: str, workers: int, duration: int
                 if cache == "warm":  # fill the cache with the replayed requests first
                     run_wrk(base, scripts[(mode, warm)], 1, 2)
                 for attempt in range(1, ATTEMPTS + 1):
-                    before = worker_cpu(proc.pid)
-                    r = run_wrk(base, scripts[(mode, warm)], conns, duration, next(stretch) if cache == "cold" else 0)
-                    used = [b - a for a, b in zip(before, worker_cpu(proc.pid))]
-                    share = [round(u / max(sum(used), 1e-9), 2) for u in used]
+                    r, share = run_shared(base, scripts[(mode, warm)], conns, duration,
+                                          next(stretch) if cache == "cold" else 0, proc.pid)  # fmt: skip
                     if conns == 1 or workers == 1 or max(share) <= BALANCED:
                         break
                     print(f"  (one worker did {max(share):.0%} of the work: run again)", flush=True)
@@ -234,12 +242,10 @@ def measure(root: Path, scripts: dict, backend: str, workers: int, duration: int
         for i in range(repeats):  # the share the target is set on, measured again and again, interleaved
             for mode, cache in (("constant", "-"), ("recommend", "cold")):
                 rclient.flushall()
-                before = worker_cpu(proc.pid)
-                r = run_wrk(base, scripts[(mode, 0)], 8, duration, next(stretch) if cache == "cold" else 0)
-                used = [b - a for a, b in zip(before, worker_cpu(proc.pid))]
+                r, share = run_shared(base, scripts[(mode, 0)], 8, duration, next(stretch) if cache == "cold" else 0,
+                                      proc.pid)  # fmt: skip
                 rows.append({"backend": backend, "workers": workers, "endpoint": mode, "cache": cache, "connections": 8,
-                             **r, "worker_cpu_share": [round(u / max(sum(used), 1e-9), 2) for u in used],
-                             "repeat": i + 1})  # fmt: skip
+                             **r, "worker_cpu_share": share, "repeat": i + 1})  # fmt: skip
             print(f"  {backend:<6} workers={workers} repeat {i + 1}: constant {rows[-2]['rps']:.1f} req/s, "
                   f"recommend (cold) {rows[-1]['rps']:.1f} req/s", flush=True)  # fmt: skip
     finally:
