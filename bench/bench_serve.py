@@ -26,6 +26,7 @@ Prints a table and writes bench/results/serve.json.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -65,7 +66,7 @@ function setup(thread)
 end
 function init(args)
   -- cold rows: each run and thread walks its own stretch of the request space, never a request sent before
-  counter = tonumber(args[1] or "0") + (tid or 0) * 20000
+  counter = tonumber(args[1] or "0") + (tid or 0) * 15000
 end
 function request()
   counter = counter + 1
@@ -185,15 +186,23 @@ def worker_cpu(server_pid: int) -> list[float]:
     return [out[pid] for pid in sorted(out)]
 
 
-def run_shared(base: str, script: Path, connections: int, duration: int, start: int,
-               server_pid: int) -> tuple[dict, list[float]]:  # fmt: skip
-    """``run_wrk``, and each worker's share of the workers' CPU time during the run."""
-    before = worker_cpu(server_pid)
-    r = run_wrk(base, script, connections, duration, start)
-    used = [b - a for a, b in zip(before, worker_cpu(server_pid))]
-    return r, [round(u / max(sum(used), 1e-9), 2) for u in used]
+def run_shared(base: str, script: Path, connections: int, duration: int, start, server_pid: int,
+               workers: int) -> tuple[dict, list[float], int]:  # fmt: skip
+    """``run_wrk``, each worker's share of the workers' CPU time during the run, and the attempts it took: a run
+    with 8 connections that one worker took nearly alone is run again. ``start``: a callable giving each
+    attempt's first request (a cold run's attempts never repeat a request)."""
+    for attempt in range(1, ATTEMPTS + 1):
+        before = worker_cpu(server_pid)
+        r = run_wrk(base, script, connections, duration, start())
+        used = [b - a for a, b in zip(before, worker_cpu(server_pid))]
+        share = [round(u / max(sum(used), 1e-9), 2) for u in used]
+        if connections == 1 or workers == 1 or max(share) <= BALANCED:
+            break
+        print(f"  (one worker did {max(share):.0%} of the work: run again)", flush=True)
+    return r, share, attempt
 
 
+REPEATED = [("constant", "-"), ("constant_dict", "-"), ("recommend", "cold")]
 PLAN = [("constant", 0, "-"), ("constant_dict", 0, "-"), ("recommend", 0, "cold"), ("recommend", 50, "warm"),
         ("recommend_filtered", 0, "cold"), ("recommend_filtered", 50, "warm"), ("onboarding", 0, "-")]  # fmt: skip
 
@@ -201,7 +210,7 @@ PLAN = [("constant", 0, "-"), ("constant_dict", 0, "-"), ("recommend", 0, "cold"
 def measure(root: Path, scripts: dict, backend: str, workers: int, duration: int, repeats: int, rport: int, rclient,
             tmp: Path) -> list[dict]:  # fmt: skip
     """Start `bentoml serve` with ``workers`` and the ``backend`` cache (redis or memory), run the plan and then
-    ``repeats`` pairs of constant and uncached recommendation runs at 8 connections, stop it."""
+    ``repeats`` rounds of both constants' and uncached recommendations' runs at 8 connections, stop it."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, "MOVIEREC_HOME": str(root), "MOVIEREC_WORKERS": str(workers),
@@ -213,41 +222,37 @@ def measure(root: Path, scripts: dict, backend: str, workers: int, duration: int
     cmd = [str(BIN / "bentoml"), "serve", "service:MovieRec", "--port", str(port), "--host", "127.0.0.1"]
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     # A cold run must not meet a request an earlier run cached: the sequence holds 600,000 different requests
-    # (30 values of k for each of 20,000 users), each cold run of this server starts 40,000 further on (its
-    # threads 20,000 apart; a run sends fewer than that), and Redis is emptied before each.
-    stretch = iter(range(0, 600_000, 40_000))
+    # (30 values of k for each of 20,000 users), each cold run (or attempt) of this server starts 30,000 further
+    # on (its threads 15,000 apart; a 10-s run sends fewer than that), and Redis is emptied before each. Past 20
+    # cold runs the stretches come round again, long after the caches (50,000 entries a worker) dropped them.
+    stretch = itertools.cycle(range(0, 600_000, 30_000))
     rows = []
     try:
         wait_ready(base, proc)
         for mode, warm, cache in PLAN:  # warm the server up on each endpoint (not measured)
             run_wrk(base, scripts[(mode, warm)], 8, 2, next(stretch) if cache == "cold" else 0)
         for mode, warm, cache in PLAN:
+            start = (lambda: next(stretch)) if cache == "cold" else (lambda: 0)
             for conns in (1, 8):
                 if cache == "cold":
                     rclient.flushall()
                 if cache == "warm":  # fill the cache with the replayed requests first
                     run_wrk(base, scripts[(mode, warm)], 1, 2)
-                for attempt in range(1, ATTEMPTS + 1):
-                    r, share = run_shared(base, scripts[(mode, warm)], conns, duration,
-                                          next(stretch) if cache == "cold" else 0, proc.pid)  # fmt: skip
-                    if conns == 1 or workers == 1 or max(share) <= BALANCED:
-                        break
-                    print(f"  (one worker did {max(share):.0%} of the work: run again)", flush=True)
-                row = {"backend": backend, "workers": workers, "endpoint": mode, "cache": cache, "connections": conns,
-                       **r, "worker_cpu_share": share, "attempts": attempt}  # fmt: skip
-                rows.append(row)
+                r, share, attempts = run_shared(base, scripts[(mode, warm)], conns, duration, start, proc.pid, workers)
+                rows.append({"backend": backend, "workers": workers, "endpoint": mode, "cache": cache,
+                             "connections": conns, **r, "worker_cpu_share": share, "attempts": attempts})  # fmt: skip
                 print(f"  {backend:<6} workers={workers} {mode:<19} cache={cache:<4} c={conns}: "
                       f"{r['rps']:8.1f} req/s  p50 {r['p50_ms']:7.3f} ms  p99 {r['p99_ms']:7.3f} ms  "
                       f"non-2xx {r['non_2xx']}", flush=True)  # fmt: skip
-        for i in range(repeats):  # the share the target is set on, measured again and again, interleaved
-            for mode, cache in (("constant", "-"), ("recommend", "cold")):
+        for i in range(repeats):  # the shares the target is set on, measured again and again, interleaved
+            for mode, cache in REPEATED:
                 rclient.flushall()
-                r, share = run_shared(base, scripts[(mode, 0)], 8, duration, next(stretch) if cache == "cold" else 0,
-                                      proc.pid)  # fmt: skip
+                start = (lambda: next(stretch)) if cache == "cold" else (lambda: 0)
+                r, share, attempts = run_shared(base, scripts[(mode, 0)], 8, duration, start, proc.pid, workers)
                 rows.append({"backend": backend, "workers": workers, "endpoint": mode, "cache": cache, "connections": 8,
-                             **r, "worker_cpu_share": share, "repeat": i + 1})  # fmt: skip
-            print(f"  {backend:<6} workers={workers} repeat {i + 1}: constant {rows[-2]['rps']:.1f} req/s, "
-                  f"recommend (cold) {rows[-1]['rps']:.1f} req/s", flush=True)  # fmt: skip
+                             **r, "worker_cpu_share": share, "attempts": attempts, "repeat": i + 1})  # fmt: skip
+            print(f"  {backend:<6} workers={workers} repeat {i + 1}: " + ", ".join(
+                f"{row['endpoint']} {row['rps']:.1f} req/s" for row in rows[-len(REPEATED):]), flush=True)  # fmt: skip
     finally:
         proc.terminate()
         proc.wait(30)
@@ -265,8 +270,8 @@ def main() -> None:
     ap.add_argument("--cache", nargs="+", choices=["redis", "memory"], default=["redis", "memory"],
                     help="the response cache: redis-server (REDIS_URL) or the in-process default")
     ap.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
-    ap.add_argument("--repeats", type=int, default=5, help="pairs of constant and uncached recommendation runs at "
-                    "8 connections after the table, for the share's median")  # fmt: skip
+    ap.add_argument("--repeats", type=int, default=5, help="rounds of /version, /ping and uncached recommendation "
+                    "runs at 8 connections after the table, for the shares' medians")  # fmt: skip
     ap.add_argument("--out", default=str(HERE / "results" / "serve.json"))
     args = ap.parse_args()
     if shutil.which("wrk") is None or shutil.which("redis-server") is None:
@@ -325,21 +330,21 @@ def main() -> None:
     repeated = {}
     for b in args.cache:
         for w in args.workers:
-            pairs = [r for r in rows if "repeat" in r and r["backend"] == b and r["workers"] == w]
-            const = [r["rps"] for r in pairs if r["endpoint"] == "constant"]
-            rec = [r["rps"] for r in pairs if r["endpoint"] == "recommend"]
-            if const:
-                share = statistics.median(r / c for r, c in zip(rec, const))
-                repeated[f"{b}/w{w}"] = {"constant_rps": const, "recommend_cold_rps": rec,
-                                         "median_constant_rps": statistics.median(const),
-                                         "median_recommend_cold_rps": statistics.median(rec),
-                                         "median_share": round(share, 3)}  # fmt: skip
+            runs = [r for r in rows if "repeat" in r and r["backend"] == b and r["workers"] == w]
+            rps = {mode: [r["rps"] for r in runs if r["endpoint"] == mode] for mode, _ in REPEATED}
+            if rps["recommend"]:
+                repeated[f"{b}/w{w}"] = {
+                    **{f"{mode}_rps": v for mode, v in rps.items()},
+                    **{f"median_{mode}_rps": statistics.median(v) for mode, v in rps.items()},
+                    **{f"median_share_of_{c}": round(statistics.median(r / k for r, k in zip(rps["recommend"], v)), 3)
+                       for c, v in rps.items() if c != "recommend"}}  # fmt: skip
     if repeated:
-        print(f"\nuncached recommendations against /version at 8 connections, {args.repeats} interleaved pairs:")
+        print(f"\nuncached recommendations at 8 connections, {args.repeats} interleaved rounds (median share of "
+              f"each round's constant):")  # fmt: skip
         for k, v in repeated.items():
-            print(f"  {k}: median {v['median_recommend_cold_rps']:.1f} vs {v['median_constant_rps']:.1f} req/s, "
-                  f"median share {v['median_share']:.0%} (recommend {v['recommend_cold_rps']}, constant "
-                  f"{v['constant_rps']})")  # fmt: skip
+            print(f"  {k}: recommend {v['median_recommend_rps']:.1f} req/s: {v['median_share_of_constant']:.0%} of "
+                  f"/version ({v['median_constant_rps']:.1f}), {v['median_share_of_constant_dict']:.0%} of /ping "
+                  f"({v['median_constant_dict_rps']:.1f}); runs {v['recommend_rps']}")  # fmt: skip
     result = {"catalog_movies": n_points, "known_users": len(users), "duration_s": args.duration, "rows": rows,
               "share_of_constant_at_8": ratios, "repeated_share_at_8": repeated,
               "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()}  # fmt: skip

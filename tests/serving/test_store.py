@@ -5,7 +5,7 @@ import time
 import pytest
 
 from movierec.serving import store as store_module
-from movierec.serving.store import SESSION_KEYS_PREFIX, MemoryKV, Store
+from movierec.serving.store import SESSION_KEYS_PREFIX, KeyDirectory, MemoryKV, Store
 from tests.serving.conftest import RedisServer, free_port
 
 
@@ -39,7 +39,9 @@ def store(request):
         return
     server = RedisServer(free_port())
     server.start()
-    yield Store(server.url, cache_ttl=60, session_ttl=60)
+    store = Store(server.url, cache_ttl=60, session_ttl=60)
+    yield store
+    store.close()
     server.stop()
 
 
@@ -76,37 +78,119 @@ def test_redis_outage_bypasses_the_cache_and_recovers():
     for _ in range(100):  # while down, calls skip Redis instead of waiting on it
         store.cache_get("k")
     assert store.redis.failures >= 1 and time.monotonic() - t < 5
+    assert _eventually(lambda: not store.listening.is_set())  # a miss is asked of Redis again until the directory is rebuilt
     server.start()
     time.sleep(0.25)
     store.cache_set("k3", b"3")
     assert store.cache_get("k3") == b"3" and store.backend == "redis"
     assert store.redis.failures == 0
+    assert _eventually(store.listening.is_set)  # subscribed again: other workers' writes are heard
+    other = Store(server.url, cache_ttl=60)
+    key = Store.cache_key("v", "recommend", {"user_id": 7})
+    other.cache_set(key, b"7")
+    other.flush()
+    assert _eventually(lambda: store.cache_get(key) == b"7")
+    other.close()
+    store.close()
+    server.stop()
 
 
-def test_new_cache_entries_ride_with_the_next_read_or_are_flushed_soon():
+def _eventually(check, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def _gets(server) -> int:
+    """GET commands the redis-server has run so far."""
+    return server_client(server).info("commandstats").get("cmdstat_get", {}).get("calls", 0)
+
+
+def server_client(server):
+    import redis
+
+    return redis.Redis(port=server.port)
+
+
+def test_key_directory_expires_and_forgets_the_oldest():
+    d = KeyDirectory(max_keys=2)
+    d.add(["a", "b"], ttl=60)
+    d.add(["c"], ttl=60)
+    assert "a" not in d and "b" in d and "c" in d and len(d) == 2
+    d.add(["short"], ttl=0.01)
+    time.sleep(0.03)
+    assert "short" not in d
+    d.discard("c")
+    assert "c" not in d
+
+
+def test_new_cache_entries_are_written_behind_and_announced_to_the_other_workers():
     server = RedisServer(free_port())
     server.start()
+    worker, other = Store(server.url, cache_ttl=60), Store(server.url, cache_ttl=60)  # two server workers
     try:
-        worker, other = Store(server.url, cache_ttl=60), Store(server.url, cache_ttl=60)  # two server workers
-        worker.cache_set("a", b"1")
-        assert other.cache_get("a") is None  # not written yet: it waits for this worker's next round trip
-        assert worker.cache_get("b") is None  # that read carried the write
-        assert other.cache_get("a") == b"1"
-        worker.cache_set("c", b"3")  # no read follows: the background flush writes it
-        deadline = time.monotonic() + 5
-        while other.cache_get("c") is None and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert other.cache_get("c") == b"3" and worker.redis.client.ttl("c") > 0
-        for i in range(store_module.MAX_PENDING + 1):  # a burst is written at once, not held
-            worker.cache_set(f"burst{i}", b"x")
-        assert worker._pending == [] and other.cache_get("burst0") == b"x"
-        worker.cache_set("d", b"4", session_id="s")  # a session's entries are written at once
-        assert other.cache_get("d") == b"4" and worker.redis.client.smembers(SESSION_KEYS_PREFIX + "s") == {b"d"}
-        worker.close()
-        worker.cache_set("e", b"5")
+        assert _eventually(lambda: worker.listening.is_set() and other.listening.is_set())
+        a, c, d, e = (Store.cache_key("v", "recommend", {"user_id": u}) for u in (1, 3, 4, 5))
+        worker.cache_set(a, b"1")
+        assert other.cache_get(a) is None  # not written, nor announced yet
+        assert worker.cache_get(a) == b"1"  # its own read carries the write first
+        assert _eventually(lambda: other.cache_get(a) == b"1")  # heard of it: read from Redis
+        worker.cache_set(c, b"3")  # no read follows: the background flush writes and announces it
+        assert _eventually(lambda: other.cache_get(c) == b"3") and worker.redis.client.ttl(c) > 0
+        burst = [Store.cache_key("v", "recommend", {"user_id": 100 + i}) for i in range(store_module.MAX_PENDING + 1)]
+        for key in burst:  # a burst is written at once, not held
+            worker.cache_set(key, b"x")
+        assert worker._pending == [] and worker.redis.client.get(burst[0]) == b"x"
+        worker.cache_set(d, b"4", session_id="s")  # a session's entries are written at once
+        assert worker.redis.client.get(d) == b"4"
+        assert worker.redis.client.smembers(SESSION_KEYS_PREFIX + "s") == {d.encode()}
+        assert _eventually(lambda: other.cache_get(d) == b"4")
+        worker.cache_set(e, b"5")
         worker.close()  # what waits is written on close
-        assert other.cache_get("e") == b"5"
+        assert worker.redis.client.get(e) == b"5"
         ok, replies = worker.redis.batch([("SET", "n", b"1"), ("INCRBY", "n", "x"), ("GET", "n")])
         assert ok and replies[0] == b"OK" and "not an integer" in str(replies[1]) and replies[2] == b"1"
     finally:
+        worker.close()
+        other.close()
+        server.stop()
+
+
+def test_a_key_nobody_wrote_is_a_miss_without_a_round_trip():
+    server = RedisServer(free_port())
+    server.start()
+    earlier = Store.cache_key("v", "recommend", {"user_id": 1})
+    server_client(server).set(earlier, b"old", ex=60)  # written before this worker started
+    store = Store(server.url, cache_ttl=60)
+    try:
+        assert _eventually(store.listening.is_set)
+        before = _gets(server)
+        for u in range(2, 12):
+            assert store.cache_get(Store.cache_key("v", "recommend", {"user_id": u})) is None
+        assert _gets(server) == before  # ten misses, no GET
+        assert store.cache_get(earlier) == b"old"  # found by the scan when it subscribed
+        server_client(server).delete(earlier)
+        assert store.cache_get(earlier) is None and earlier not in store.known  # deleted: forgotten
+        assert _gets(server) == before + 2
+    finally:
+        store.close()
+        server.stop()
+
+
+def test_without_permission_to_subscribe_every_read_asks_redis(caplog):
+    server = RedisServer(free_port())
+    server.start()
+    server_client(server).execute_command("ACL", "SETUSER", "cacheonly", "on", ">pw", "~*", "+@all", "-subscribe")
+    store = Store(f"redis://cacheonly:pw@127.0.0.1:{server.port}/0", cache_ttl=60)
+    try:
+        assert _eventually(lambda: "no cache key directory" in caplog.text)
+        assert not store.listening.is_set()
+        key = Store.cache_key("v", "recommend", {"user_id": 1})
+        server_client(server).set(key, b"1", ex=60)  # written by another worker, never announced to this one
+        assert store.cache_get(key) == b"1"
+    finally:
+        store.close()
         server.stop()

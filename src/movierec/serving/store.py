@@ -5,11 +5,17 @@ answering, the outage is logged once, cache reads miss and cache writes are drop
 this process's memory, and Redis is tried again after ``retry_after`` seconds, so the service recovers on its
 own when Redis returns.
 
-A request the cache cannot answer costs one Redis round trip, not two: a new response is not written at once
-but rides with this worker's next cache read (the writes waiting, then the read, in one round trip), or is
-written by a background flush within ``WRITE_BEHIND_S`` when no read comes. A round trip costs about as much
-CPU as the search itself on a small machine, most of it in system calls. Responses computed from a visitor's
-session are written at once: invalidating the session must find every one of them.
+A request nobody has answered before costs no Redis round trip. Each worker keeps a directory of the cache
+keys Redis holds (``KeyDirectory``): the ones it wrote, the ones other workers announce on ``KEYS_CHANNEL``
+when they write, and those found by a scan when it (re)subscribes. A key missing from the directory is a miss
+without asking Redis; a key in it is read from Redis, so an answer always comes from Redis or is computed,
+never from a stale copy. A key the directory has not heard of yet only costs a recomputation.
+
+New entries are not written at once: they ride with this worker's next cache read (the writes waiting, then
+the read, in one round trip), or a background flush writes them within ``WRITE_BEHIND_S``, with one
+announcement for the batch. A round trip costs about as much CPU as the search itself on a small machine, most
+of it in system calls. Responses computed from a visitor's session are written at once: invalidating the
+session must find every one of them.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ log = logging.getLogger("movierec.store")
 CACHE_PREFIX = "movierec:rec:"
 SESSION_PREFIX = "movierec:session:"
 SESSION_KEYS_PREFIX = "movierec:session-keys:"
+KEYS_CHANNEL = "movierec:cache-keys"  # workers announce the cache keys they write here
 WRITE_BEHIND_S = 0.05  # a new cache entry reaches Redis within this long when no cache read carries it
 MAX_PENDING = 64  # more new entries waiting than this are written at once
 
@@ -71,6 +78,41 @@ class MemoryKV:
 
     def members(self, key: str) -> set[str]:
         return set(self.get(key) or ())
+
+
+class KeyDirectory:
+    """The cache keys Redis holds as far as this worker knows, each until its TTL runs out; at most
+    ``max_keys`` (the oldest forgotten first: forgetting a key costs a recomputation, never a wrong answer)."""
+
+    def __init__(self, max_keys: int = 100_000):
+        self._d: OrderedDict[str, float] = OrderedDict()
+        self.max_keys = max_keys
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._d)
+
+    def __contains__(self, key: str) -> bool:
+        expires = self._d.get(key)
+        if expires is None:
+            return False
+        if expires < time.monotonic():
+            self.discard(key)
+            return False
+        return True
+
+    def add(self, keys: list[str], ttl: float) -> None:
+        expires = time.monotonic() + ttl
+        with self._lock:
+            for key in keys:
+                self._d[key] = expires
+                self._d.move_to_end(key)
+            while len(self._d) > self.max_keys:
+                self._d.popitem(last=False)
+
+    def discard(self, key: str) -> None:
+        with self._lock:
+            self._d.pop(key, None)
 
 
 class GuardedRedis:
@@ -153,9 +195,14 @@ class Store:
         self._pending_lock = threading.Lock()
         self._flusher: threading.Thread | None = None
         self._closed = threading.Event()
+        self.known = KeyDirectory()
+        self.listening = threading.Event()  # set while subscribed: only then is a key missing from it a miss
+        self._token = uuid.uuid4().hex[:12].encode()  # tells this store's announcements from the others'
+        if redis_url:
+            threading.Thread(target=self._listen, args=(redis_url,), name="movierec-cache-keys", daemon=True).start()
 
     def close(self) -> None:
-        """Write what is waiting and stop the background flush."""
+        """Write what is waiting and stop the background threads."""
         self._closed.set()
         self.flush()
 
@@ -175,8 +222,15 @@ class Store:
         """The cached response body (JSON bytes), or None on a miss or while Redis is down."""
         if self.redis is None:
             return self.memory.get(key)
+        if self.listening.is_set() and key not in self.known:
+            return None  # nobody has written it: a miss without a round trip
         ok, replies = self.redis.batch([*self._take_pending(), ("GET", key)])
-        return replies[-1] if ok and isinstance(replies[-1], bytes) else None
+        if not ok:
+            return None
+        if not isinstance(replies[-1], bytes):
+            self.known.discard(key)  # expired or deleted
+            return None
+        return replies[-1]
 
     def cache_set(self, key: str, body: bytes, session_id: str | None = None) -> None:
         """Cache a response body; with ``session_id``, remember the key so the session can drop it."""
@@ -190,14 +244,17 @@ class Store:
             with self._pending_lock:
                 self._pending.append((key, body))
                 waiting = len(self._pending)
+            self.known.add([key], self.cache_ttl)  # a read of it carries the write first
             if self._flusher is None:
                 self._start_flusher()
             if waiting > MAX_PENDING:
                 self.flush()
             return
         skey = SESSION_KEYS_PREFIX + session_id
-        self.redis.batch([*self._take_pending(), ("SET", key, body, "EX", int(self.cache_ttl)), ("SADD", skey, key),
-                          ("EXPIRE", skey, int(self.session_ttl))])  # fmt: skip
+        ok, _ = self.redis.batch([*self._take_pending(also=(key, body)), ("SADD", skey, key),
+                                  ("EXPIRE", skey, int(self.session_ttl))])  # fmt: skip
+        if ok:
+            self.known.add([key], self.cache_ttl)
 
     def flush(self) -> None:
         """Write the new cache entries still waiting for a round trip (dropped while Redis is down)."""
@@ -205,13 +262,17 @@ class Store:
         if commands and self.redis is not None:
             self.redis.batch(commands)
 
-    def _take_pending(self) -> list[tuple]:
-        if not self._pending:
+    def _take_pending(self, also: tuple[str, bytes] | None = None) -> list[tuple]:
+        """The writes waiting (and ``also``), then one announcement of their keys to the other workers."""
+        if not self._pending and also is None:
             return []
         with self._pending_lock:
             pending, self._pending = self._pending, []
+        if also is not None:
+            pending.append(also)
         ttl = int(self.cache_ttl)
-        return [("SET", k, body, "EX", ttl) for k, body in pending]
+        announce = b" ".join([self._token, *(k.encode() for k, _ in pending)])  # keys hold no spaces
+        return [*(("SET", k, body, "EX", ttl) for k, body in pending), ("PUBLISH", KEYS_CHANNEL, announce)]
 
     def _start_flusher(self) -> None:
         with self._pending_lock:
@@ -224,6 +285,41 @@ class Store:
         while not self._closed.wait(WRITE_BEHIND_S):
             if self._pending:
                 self.flush()
+
+    def _listen(self, url: str) -> None:
+        """Keep the key directory: subscribe to the announcements, then scan for the keys written before;
+        on a lost connection, stop trusting the directory's misses and try again after ``retry_after``."""
+        import redis
+
+        client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=0.5)
+        while not self._closed.is_set():
+            pubsub = client.pubsub(ignore_subscribe_messages=True)
+            try:
+                pubsub.subscribe(KEYS_CHANNEL)
+                for i, key in enumerate(client.scan_iter(match=CACHE_PREFIX + "*", count=1000)):
+                    if i >= self.known.max_keys:
+                        break
+                    self.known.add([key.decode()], self.cache_ttl)
+                self.listening.set()
+                while not self._closed.is_set():
+                    message = pubsub.get_message(timeout=0.5)
+                    if message is not None:
+                        self._heard(message["data"])
+            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+                pass  # GuardedRedis logs the outage
+            except redis.exceptions.RedisError as e:  # e.g. no permission to subscribe or scan
+                log.warning("no cache key directory (%s): every cache read asks Redis", e)
+                return
+            finally:
+                self.listening.clear()
+                pubsub.close()
+            self._closed.wait(self.redis.retry_after)
+        client.close()
+
+    def _heard(self, data: bytes) -> None:
+        token, *keys = data.split(b" ")
+        if token != self._token:
+            self.known.add([k.decode() for k in keys], self.cache_ttl)
 
     def invalidate_session(self, session_id: str) -> None:
         """Drop every cached response computed from this session's earlier ratings."""
