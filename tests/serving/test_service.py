@@ -136,3 +136,27 @@ def test_service_keeps_answering_when_redis_goes_away_and_recovers(server, proje
     assert cached, "the cache is used again once Redis is back"
     assert json.loads(server.get("/ui/health")[1])["cache"] == "redis"
     assert np.isfinite([m["score"] for m in out["items"]]).all()
+
+
+def test_the_young_generations_are_collected_every_few_answers(monkeypatch):
+    import gc
+
+    from movierec.serving import service
+
+    monkeypatch.setattr(service, "_FROZEN", True)  # not the worker's one-off freeze of everything alive
+    monkeypatch.setattr(service, "_ANSWERS", 0)
+    started = []
+
+    def watch(phase, info):
+        if phase == "start":
+            started.append(info["generation"])
+
+    gc.callbacks.append(watch)
+    try:
+        for _ in range(service.YOUNG_GC_EVERY - 1):
+            service._json(b"{}")
+        before = started.count(1)
+        response = service._json(b'{"a":1}')
+    finally:
+        gc.callbacks.remove(watch)
+    assert started.count(1) == before + 1 and response.body == b'{"a":1}'
