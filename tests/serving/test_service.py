@@ -138,6 +138,7 @@ def test_service_keeps_answering_when_redis_goes_away_and_recovers(server, proje
     assert np.isfinite([m["score"] for m in out["items"]]).all()
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # BentoML's own, raised when the service module loads
 def test_the_young_generations_are_collected_every_few_answers(monkeypatch):
     import gc
 
