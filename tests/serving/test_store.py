@@ -5,7 +5,7 @@ import time
 import pytest
 
 from movierec.serving import store as store_module
-from movierec.serving.store import SESSION_KEYS_PREFIX, KeyDirectory, MemoryKV, Store
+from movierec.serving.store import SESSION_KEYS_PREFIX, MemoryKV, Store
 from tests.serving.conftest import RedisServer, free_port
 
 
@@ -116,15 +116,17 @@ def server_client(server):
 
 
 def test_key_directory_expires_and_forgets_the_oldest():
-    d = KeyDirectory(max_keys=2)
-    d.add(["a", "b"], ttl=60)
-    d.add(["c"], ttl=60)
-    assert "a" not in d and "b" in d and "c" in d and len(d) == 2
-    d.add(["short"], ttl=0.01)
+    d = Store(None).known  # the same structure, with or without Redis
+    d.max_items = 2
+    d.set("a", True, ttl=60)
+    d.set("b", True, ttl=60)
+    d.set("c", True, ttl=60)
+    assert d.get("a") is None and d.get("b") and d.get("c") and len(d._d) == 2
+    d.set("short", True, ttl=0.01)
     time.sleep(0.03)
-    assert "short" not in d
-    d.discard("c")
-    assert "c" not in d
+    assert d.get("short") is None
+    d.delete("c")
+    assert d.get("c") is None
 
 
 def test_new_cache_entries_are_written_behind_and_announced_to_the_other_workers():
@@ -173,7 +175,7 @@ def test_a_key_nobody_wrote_is_a_miss_without_a_round_trip():
         assert _gets(server) == before  # ten misses, no GET
         assert store.cache_get(earlier) == b"old"  # found by the scan when it subscribed
         server_client(server).delete(earlier)
-        assert store.cache_get(earlier) is None and earlier not in store.known  # deleted: forgotten
+        assert store.cache_get(earlier) is None and store.known.get(earlier) is None  # deleted: forgotten
         assert _gets(server) == before + 2
     finally:
         store.close()

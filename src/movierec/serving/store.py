@@ -6,7 +6,7 @@ this process's memory, and Redis is tried again after ``retry_after`` seconds, s
 own when Redis returns.
 
 A request nobody has answered before costs no Redis round trip. Each worker keeps a directory of the cache
-keys Redis holds (``KeyDirectory``): the ones it wrote, the ones other workers announce on ``KEYS_CHANNEL``
+keys Redis holds (a ``MemoryKV`` of keys): the ones it wrote, the ones other workers announce on ``KEYS_CHANNEL``
 when they write, and those found by a scan when it (re)subscribes. A key missing from the directory is a miss
 without asking Redis; a key in it is read from Redis, so an answer always comes from Redis or is computed,
 never from a stale copy. A key the directory has not heard of yet only costs a recomputation.
@@ -46,7 +46,7 @@ class MemoryKV:
 
     def __init__(self, max_items: int = 50_000):
         self._d: OrderedDict[str, tuple[float, Any]] = OrderedDict()
-        self._max = max_items
+        self.max_items = max_items
         self._lock = threading.Lock()
 
     def get(self, key: str) -> Any:
@@ -64,7 +64,7 @@ class MemoryKV:
         with self._lock:
             self._d[key] = (time.monotonic() + ttl, value)
             self._d.move_to_end(key)
-            while len(self._d) > self._max:
+            while len(self._d) > self.max_items:
                 self._d.popitem(last=False)
 
     def delete(self, *keys: str) -> None:
@@ -78,41 +78,6 @@ class MemoryKV:
 
     def members(self, key: str) -> set[str]:
         return set(self.get(key) or ())
-
-
-class KeyDirectory:
-    """The cache keys Redis holds as far as this worker knows, each until its TTL runs out; at most
-    ``max_keys`` (the oldest forgotten first: forgetting a key costs a recomputation, never a wrong answer)."""
-
-    def __init__(self, max_keys: int = 100_000):
-        self._d: OrderedDict[str, float] = OrderedDict()
-        self.max_keys = max_keys
-        self._lock = threading.Lock()
-
-    def __len__(self) -> int:
-        return len(self._d)
-
-    def __contains__(self, key: str) -> bool:
-        expires = self._d.get(key)
-        if expires is None:
-            return False
-        if expires < time.monotonic():
-            self.discard(key)
-            return False
-        return True
-
-    def add(self, keys: list[str], ttl: float) -> None:
-        expires = time.monotonic() + ttl
-        with self._lock:
-            for key in keys:
-                self._d[key] = expires
-                self._d.move_to_end(key)
-            while len(self._d) > self.max_keys:
-                self._d.popitem(last=False)
-
-    def discard(self, key: str) -> None:
-        with self._lock:
-            self._d.pop(key, None)
 
 
 class GuardedRedis:
@@ -195,7 +160,9 @@ class Store:
         self._pending_lock = threading.Lock()
         self._flusher: threading.Thread | None = None
         self._closed = threading.Event()
-        self.known = KeyDirectory()
+        self.known = MemoryKV(max_items=100_000)  # cache keys Redis holds, as far as this worker knows, until
+        # their TTL; the least recently used forgotten first (a forgotten key costs a recomputation, never a wrong
+        # answer)
         self.listening = threading.Event()  # set while subscribed: only then is a key missing from it a miss
         self._token = uuid.uuid4().hex[:12].encode()  # tells this store's announcements from the others'
         if redis_url:
@@ -222,13 +189,13 @@ class Store:
         """The cached response body (JSON bytes), or None on a miss or while Redis is down."""
         if self.redis is None:
             return self.memory.get(key)
-        if self.listening.is_set() and key not in self.known:
+        if self.listening.is_set() and self.known.get(key) is None:
             return None  # nobody has written it: a miss without a round trip
         ok, replies = self.redis.batch([*self._take_pending(), ("GET", key)])
         if not ok:
             return None
         if not isinstance(replies[-1], bytes):
-            self.known.discard(key)  # expired or deleted
+            self.known.delete(key)  # expired or deleted
             return None
         return replies[-1]
 
@@ -244,7 +211,7 @@ class Store:
             with self._pending_lock:
                 self._pending.append((key, body))
                 waiting = len(self._pending)
-            self.known.add([key], self.cache_ttl)  # a read of it carries the write first
+            self.known.set(key, True, self.cache_ttl)  # a read of it carries the write first
             if self._flusher is None:
                 self._start_flusher()
             if waiting > MAX_PENDING:
@@ -254,7 +221,7 @@ class Store:
         ok, _ = self.redis.batch([*self._take_pending(also=(key, body)), ("SADD", skey, key),
                                   ("EXPIRE", skey, int(self.session_ttl))])  # fmt: skip
         if ok:
-            self.known.add([key], self.cache_ttl)
+            self.known.set(key, True, self.cache_ttl)
 
     def flush(self) -> None:
         """Write the new cache entries still waiting for a round trip (dropped while Redis is down)."""
@@ -297,9 +264,9 @@ class Store:
             try:
                 pubsub.subscribe(KEYS_CHANNEL)
                 for i, key in enumerate(client.scan_iter(match=CACHE_PREFIX + "*", count=1000)):
-                    if i >= self.known.max_keys:
+                    if i >= self.known.max_items:
                         break
-                    self.known.add([key.decode()], self.cache_ttl)
+                    self.known.set(key.decode(), True, self.cache_ttl)
                 self.listening.set()
                 while not self._closed.is_set():
                     message = pubsub.get_message(timeout=0.5)
@@ -319,7 +286,8 @@ class Store:
     def _heard(self, data: bytes) -> None:
         token, *keys = data.split(b" ")
         if token != self._token:
-            self.known.add([k.decode() for k in keys], self.cache_ttl)
+            for key in keys:
+                self.known.set(key.decode(), True, self.cache_ttl)
 
     def invalidate_session(self, session_id: str) -> None:
         """Drop every cached response computed from this session's earlier ratings."""
