@@ -227,32 +227,32 @@ def measure(root: Path, scripts: dict, backend: str, workers: int, duration: int
     # cold runs the stretches come round again, long after the caches (50,000 entries a worker) dropped them.
     stretch = itertools.cycle(range(0, 600_000, 30_000))
     rows = []
+
+    def run_row(mode: str, warm: int, cache: str, conns: int, **extra) -> dict:
+        if cache == "cold":
+            rclient.flushall()
+        start = (lambda: next(stretch)) if cache == "cold" else (lambda: 0)
+        r, share, attempts = run_shared(base, scripts[(mode, warm)], conns, duration, start, proc.pid, workers)
+        rows.append({"backend": backend, "workers": workers, "endpoint": mode, "cache": cache, "connections": conns,
+                     **r, "worker_cpu_share": share, "attempts": attempts, **extra})  # fmt: skip
+        return rows[-1]
+
     try:
         wait_ready(base, proc)
         for mode, warm, cache in PLAN:  # warm the server up on each endpoint (not measured)
             run_wrk(base, scripts[(mode, warm)], 8, 2, next(stretch) if cache == "cold" else 0)
         for mode, warm, cache in PLAN:
-            start = (lambda: next(stretch)) if cache == "cold" else (lambda: 0)
             for conns in (1, 8):
-                if cache == "cold":
-                    rclient.flushall()
                 if cache == "warm":  # fill the cache with the replayed requests first
                     run_wrk(base, scripts[(mode, warm)], 1, 2)
-                r, share, attempts = run_shared(base, scripts[(mode, warm)], conns, duration, start, proc.pid, workers)
-                rows.append({"backend": backend, "workers": workers, "endpoint": mode, "cache": cache,
-                             "connections": conns, **r, "worker_cpu_share": share, "attempts": attempts})  # fmt: skip
+                r = run_row(mode, warm, cache, conns)
                 print(f"  {backend:<6} workers={workers} {mode:<19} cache={cache:<4} c={conns}: "
                       f"{r['rps']:8.1f} req/s  p50 {r['p50_ms']:7.3f} ms  p99 {r['p99_ms']:7.3f} ms  "
                       f"non-2xx {r['non_2xx']}", flush=True)  # fmt: skip
         for i in range(repeats):  # the shares the target is set on, measured again and again, interleaved
-            for mode, cache in REPEATED:
-                rclient.flushall()
-                start = (lambda: next(stretch)) if cache == "cold" else (lambda: 0)
-                r, share, attempts = run_shared(base, scripts[(mode, 0)], 8, duration, start, proc.pid, workers)
-                rows.append({"backend": backend, "workers": workers, "endpoint": mode, "cache": cache, "connections": 8,
-                             **r, "worker_cpu_share": share, "attempts": attempts, "repeat": i + 1})  # fmt: skip
-            print(f"  {backend:<6} workers={workers} repeat {i + 1}: " + ", ".join(
-                f"{row['endpoint']} {row['rps']:.1f} req/s" for row in rows[-len(REPEATED):]), flush=True)  # fmt: skip
+            done = [run_row(mode, 0, cache, 8, repeat=i + 1) for mode, cache in REPEATED]
+            print(f"  {backend:<6} workers={workers} repeat {i + 1}: "
+                  + ", ".join(f"{r['endpoint']} {r['rps']:.1f} req/s" for r in done), flush=True)  # fmt: skip
     finally:
         proc.terminate()
         proc.wait(30)
