@@ -129,3 +129,26 @@ def test_missing_artifacts_say_what_to_run(tmp_path):
 def test_bundle_ratings_cover_every_split(project, rec):
     total = sum(len(pd.read_parquet(project / "data" / "prepared" / f"{s}.parquet")) for s in ("train", "val", "test"))
     assert rec.bundle.indptr[-1] == total
+
+
+def test_a_long_history_leaves_out_every_rated_movie(rec, monkeypatch):
+    """Only the best-scored rated movies go to the index; one that comes back all the same makes the search
+    run again with the whole history left out. Either way: exact search's answer, no rated movie."""
+    calls = []
+    search = rec.index.search
+    monkeypatch.setattr(rec.index, "search", lambda *a, **kw: calls.append(1) or search(*a, **kw))
+    searches = set()
+    for limit in (1, 5):
+        monkeypatch.setattr(rec, "exclude_max", limit)
+        for user_id, u in list(rec.user_idx.items())[:40]:
+            seen = rec.bundle.history(u)[0]
+            if len(seen) <= limit:
+                continue
+            calls.clear()
+            got = [m["movie_id"] for m in rec.for_user(user_id, k=10)["items"]]
+            scores = rec.movie_vectors @ rec.user_vectors[u]
+            rated = set(seen.tolist())
+            exact = [int(rec.movie_ids[i]) for i in np.argsort(-scores, kind="stable") if i not in rated][:10]
+            assert got == exact
+            searches.add(len(calls))
+    assert searches == {1, 2}, "both paths ran: the short exclusion sufficed, and a rated movie came back"

@@ -19,7 +19,7 @@ import torch
 
 from movierec.errors import MovieRecError
 from movierec.models.two_tower import TwoTower, load_checkpoint, taste_part
-from movierec.retrieval.index import Filters, MovieIndex, open_index
+from movierec.retrieval.index import OVERFETCH_MAX, Filters, MovieIndex, open_index
 from movierec.serving.bundle import Bundle, load_bundle
 from movierec.training.tracking import file_md5
 
@@ -63,6 +63,10 @@ class Recommender:
         self.user_idx = dict(zip(uid["userId"].astype(int), uid["user_idx"].astype(int)))
         self.movie_vectors = movie_vectors = np.load(paths.embeddings / "movie_vectors.npy")  # as indexed
         # "similar to a movie" and explanations compare tastes, without the bias column (item_bias)
+        # the index's ranking of a movie for a query: the dot product, over the movie's norm for cosine
+        self._inv_norm = None
+        if self.model.cfg.similarity == "cosine":
+            self._inv_norm = 1.0 / np.maximum(np.linalg.norm(movie_vectors, axis=1), 1e-12)
         taste = taste_part(movie_vectors, self.model.cfg)
         self._unit = taste / np.maximum(np.linalg.norm(taste, axis=1, keepdims=True), 1e-12)
         self.bundle: Bundle = load_bundle(paths.index, len(self.user_vectors))
@@ -77,6 +81,7 @@ class Recommender:
         self._by_popularity = np.argsort(-self._counts, kind="stable")
         self.genres = sorted({g for gs in self._genres for g in gs})
         self.index = index or open_index(paths.index / "qdrant")
+        self.exclude_max = OVERFETCH_MAX  # rated movies handed to the index at most (see ``_search``)
         self.profiles = {p["key"]: p for p in self.bundle.profiles}
         self._warm_up()
 
@@ -131,8 +136,32 @@ class Recommender:
 
     # ----- recommendations ----------------------------------------------------------------------------
     def _search(self, vector: np.ndarray, k: int, genres, year_min, year_max, seen: np.ndarray) -> list[tuple[int, float]]:
-        f = Filters(tuple(genres or ()), year_min, year_max, frozenset(self.movie_ids[seen].tolist()))
-        return [(self.movie_idx[h.movie_id], h.score) for h in self.index.search(vector, k, f)]
+        """Top ``k`` movies for ``vector`` within the filters, none of ``seen`` (movie_idx).
+
+        A long history is not handed to the index whole: a rated movie can only come back among the top ``n``
+        if it is among the user's ``n`` best-scored rated movies, so the index leaves out the ``OVERFETCH_MAX``
+        best-scored ones (exact scores, one product per rated movie) by over-fetching, which is cheaper than a
+        filter of thousands of ids in the graph walk (685 µs against about 250 µs per search for the 13% of
+        ml-25m-sized users with more than 256 ratings). Should a rated movie come back all the same (a filter
+        can reorder the ranks), the search is made again with the whole history left out."""
+        genres = tuple(genres or ())
+        short = seen
+        if len(seen) > self.exclude_max:
+            scores = self.movie_vectors[seen] @ vector
+            if self._inv_norm is not None:
+                scores *= self._inv_norm[seen]
+            short = seen[np.argpartition(-scores, self.exclude_max - 1)[: self.exclude_max]]
+        hits = self.index.search(vector, k, Filters(genres, year_min, year_max, frozenset(self.movie_ids[short].tolist())))
+        found = [(self.movie_idx[h.movie_id], h.score) for h in hits]
+        if len(short) < len(seen) and not self._seen_free(found, seen):
+            f = Filters(genres, year_min, year_max, frozenset(self.movie_ids[seen].tolist()))
+            found = [(self.movie_idx[h.movie_id], h.score) for h in self.index.search(vector, k, f)]
+        return found
+
+    def _seen_free(self, found: list[tuple[int, float]], seen: np.ndarray) -> bool:
+        rated = np.zeros(len(self.movie_ids), bool)
+        rated[seen] = True
+        return not any(rated[i] for i, _ in found)
 
     def _explain(self, i: int, items: np.ndarray, ratings: np.ndarray) -> str:
         liked = ratings >= min(LIKED, float(ratings.max()))
