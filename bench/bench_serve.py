@@ -1,10 +1,10 @@
 """Benchmark: the BentoML service over real HTTP (wrk on loopback) on a catalogue of ml-25m size.
 
-    python bench/bench_serve.py                    # builds bench/.data/serve-62423 once (a few minutes)
+    python bench/bench_serve.py                    # builds bench/.data/serve-ml25m once (about 5 minutes)
     python bench/bench_serve.py --workers 2 --cache redis --duration 10
 
-Builds a served project from synthetic data with ml-25m's 62,423 movies (the model is trained for a few
-hundred steps only: latency does not depend on its quality), starts a real `redis-server` and
+Builds a served project from synthetic data of ml-25m's size (62,423 movies, 162,541 users, 25,000,095
+ratings; the model is trained for a few hundred steps only: latency does not depend on its quality), starts a real `redis-server` and
 `bentoml serve` (with the Redis cache, then with the in-process cache that serves when no ``REDIS_URL`` is
 set), and drives each endpoint with wrk, in series (1 connection) and with 8 concurrent connections:
 
@@ -12,8 +12,8 @@ set), and drives each endpoint with wrk, in series (1 connection) and with 8 con
   answers: the framework's own ceiling on this machine;
 - ``constant_dict``: ``/ping``, a constant returned as a dict through BentoML's own response encoding (for
   reference: what a plain BentoML endpoint costs);
-- ``recommend``: a known user, every request different (cache cold: no run repeats a request of an earlier
-  one), then a fixed set of 50 replayed (cache warm);
+- ``recommend``: a known user, ``k`` = 10 (the default), every request different (cache cold: a request is sent
+  again only after its cache entry expired), then a fixed set of 50 replayed (cache warm);
 - ``recommend_filtered``: the same with a genre and a year-range filter;
 - ``onboarding``: a new visitor posts 10 ratings and gets recommendations (a new session each time).
 
@@ -73,8 +73,7 @@ function request()
   local n = counter
   if warm > 0 then n = counter %% warm end
   local user = users[(n %% #users) + 1]
-  local k = 10 + (math.floor(n / #users) %% 30)
-  if warm > 0 then k = 10 end
+  local k = 10
   if mode == "constant" then
     return wrk.format(nil, "/version", nil, "{}")
   elseif mode == "constant_dict" then
@@ -214,25 +213,30 @@ def measure(root: Path, scripts: dict, backend: str, workers: int, duration: int
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, "MOVIEREC_HOME": str(root), "MOVIEREC_WORKERS": str(workers),
-           "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}  # fmt: skip
+           "MOVIEREC_CACHE_TTL": str(max(5, 2 * duration)), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}  # fmt: skip
     env.pop("REDIS_URL", None)
     if backend == "redis":
         env["REDIS_URL"] = f"redis://127.0.0.1:{rport}/0"
     log = open(tmp / f"serve-{backend}-{workers}.log", "w")
     cmd = [str(BIN / "bentoml"), "serve", "service:MovieRec", "--port", str(port), "--host", "127.0.0.1"]
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    # A cold run must not meet a request an earlier run cached: the sequence holds 600,000 different requests
-    # (30 values of k for each of 20,000 users), each cold run (or attempt) of this server starts 30,000 further
-    # on (its threads 15,000 apart; a 10-s run sends fewer than that), and Redis is emptied before each. Past 20
-    # cold runs the stretches come round again, long after the caches (50,000 entries a worker) dropped them.
-    stretch = itertools.cycle(range(0, 600_000, 30_000))
+    # A cold run must not meet a request an earlier run cached. Each cold run (or attempt) starts 30,000 requests
+    # further on in the walk over the known users (its threads 15,000 apart; a run sends fewer than that), so a
+    # request comes round again only 162,541 requests (5 runs or more) later, long after its cache entry
+    # expired: the server caches for 2 run lengths here. Redis counts its cache hits during cold runs (0 when
+    # all is well); each cold row records them.
+    stretch = itertools.count(0, 30_000)
     rows = []
 
+    def redis_hits() -> int | None:
+        return rclient.info("stats")["keyspace_hits"] if backend == "redis" else None
+
     def run_row(mode: str, warm: int, cache: str, conns: int, **extra) -> dict:
-        if cache == "cold":
-            rclient.flushall()
         start = (lambda: next(stretch)) if cache == "cold" else (lambda: 0)
+        hits = redis_hits()
         r, share, attempts = run_shared(base, scripts[(mode, warm)], conns, duration, start, proc.pid, workers)
+        if cache == "cold" and hits is not None:
+            extra["redis_cache_hits"] = redis_hits() - hits
         rows.append({"backend": backend, "workers": workers, "endpoint": mode, "cache": cache, "connections": conns,
                      **r, "worker_cpu_share": share, "attempts": attempts, **extra})  # fmt: skip
         return rows[-1]
@@ -261,10 +265,10 @@ def measure(root: Path, scripts: dict, backend: str, workers: int, duration: int
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", default=str(HERE / ".data" / "serve-62423"))
+    ap.add_argument("--data", default=str(HERE / ".data" / "serve-ml25m"))
     ap.add_argument("--n-movies", type=int, default=62_423)
-    ap.add_argument("--n-users", type=int, default=20_000)
-    ap.add_argument("--n-ratings", type=int, default=2_000_000)
+    ap.add_argument("--n-users", type=int, default=162_541)
+    ap.add_argument("--n-ratings", type=int, default=25_000_095)
     ap.add_argument("--steps", type=int, default=300, help="training steps (latency does not need a good model)")
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--cache", nargs="+", choices=["redis", "memory"], default=["redis", "memory"],
