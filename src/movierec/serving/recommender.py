@@ -1,7 +1,7 @@
 """The recommender behind the service, free of any web framework: loads the model, embeddings, index and
 bundle once, then answers in plain dicts.
 
-- Known users are served from their exported vectors; their rated movies are excluded through the index filter.
+- Known users are served from their exported vectors; the search leaves their rated movies out (``_search``).
 - A visitor's ratings are embedded by the user tower at request time (one small MLP pass over a history table
   precomputed at load), exactly as cold-start evaluation embeds held-out users.
 - Explanations are grounded in the user's own ratings: the highly rated movies nearest (cosine of movie
