@@ -62,11 +62,11 @@ class Recommender:
         uid = pd.read_parquet(paths.embeddings / "user_ids.parquet")
         self.user_idx = dict(zip(uid["userId"].astype(int), uid["user_idx"].astype(int)))
         self.movie_vectors = movie_vectors = np.load(paths.embeddings / "movie_vectors.npy")  # as indexed
-        # "similar to a movie" and explanations compare tastes, without the bias column (item_bias)
         # the index's ranking of a movie for a query: the dot product, over the movie's norm for cosine
         self._inv_norm = None
         if self.model.cfg.similarity == "cosine":
             self._inv_norm = 1.0 / np.maximum(np.linalg.norm(movie_vectors, axis=1), 1e-12)
+        # "similar to a movie" and explanations compare tastes, without the bias column (item_bias)
         taste = taste_part(movie_vectors, self.model.cfg)
         self._unit = taste / np.maximum(np.linalg.norm(taste, axis=1, keepdims=True), 1e-12)
         self.bundle: Bundle = load_bundle(paths.index, len(self.user_vectors))
@@ -141,9 +141,10 @@ class Recommender:
         A long history is not handed to the index whole: a rated movie can only come back among the top ``n``
         if it is among the user's ``n`` best-scored rated movies, so the index leaves out the ``OVERFETCH_MAX``
         best-scored ones (exact scores, one product per rated movie) by over-fetching, which is cheaper than a
-        filter of thousands of ids in the graph walk (685 µs against about 250 µs per search for the 13% of
-        ml-25m-sized users with more than 256 ratings). Should a rated movie come back all the same (a filter
-        can reorder the ranks), the search is made again with the whole history left out."""
+        filter of thousands of ids in the graph walk: 546 µs against 898 µs per search for 300 users with more
+        than 256 ratings in the ml-25m-sized benchmark (13% of its users), at recall@10 0.990 against 0.998.
+        Should a rated movie come back all the same (a filter can reorder the ranks), the search is made again
+        with the whole history left out."""
         genres = tuple(genres or ())
         short = seen
         if len(seen) > self.exclude_max:
