@@ -1,6 +1,6 @@
 """Benchmark: the BentoML service over real HTTP (wrk on loopback) on a catalogue of ml-25m size.
 
-    python bench/bench_serve.py                    # builds bench/.data/serve-ml25m once (about 5 minutes)
+    python bench/bench_serve.py                    # builds bench/.data/serve-ml25m once (about 7 minutes)
     python bench/bench_serve.py --workers 2 --cache redis --duration 10
 
 Builds a served project from synthetic data of ml-25m's size (62,423 movies, 162,541 users, 25,000,095
