@@ -4,9 +4,10 @@
     python bench/bench_serve.py --workers 2 --cache redis --duration 10
 
 Builds a served project from synthetic data of ml-25m's size (62,423 movies, 162,541 users, 25,000,095
-ratings; the model is trained for a few hundred steps only: latency does not depend on its quality), starts a real `redis-server` and
-`bentoml serve` (with the Redis cache, then with the in-process cache that serves when no ``REDIS_URL`` is
-set), and drives each endpoint with wrk, in series (1 connection) and with 8 concurrent connections:
+ratings; the model is trained for a few hundred steps only: latency does not depend on its quality), starts a
+real `redis-server` and `bentoml serve` (with the Redis cache, then with the in-process cache that serves when
+no ``REDIS_URL`` is set), and drives each endpoint with wrk, in series (1 connection) and with 8 concurrent
+connections:
 
 - ``constant``: ``/version``, which returns a constant as ready JSON bytes, the way every API of the service
   answers: the framework's own ceiling on this machine;

@@ -152,11 +152,14 @@ class Recommender:
             if self._inv_norm is not None:
                 scores *= self._inv_norm[seen]
             short = seen[np.argpartition(-scores, self.exclude_max - 1)[: self.exclude_max]]
-        hits = self.index.search(vector, k, Filters(genres, year_min, year_max, frozenset(self.movie_ids[short].tolist())))
-        found = [(self.movie_idx[h.movie_id], h.score) for h in hits]
+
+        def leaving_out(rated: np.ndarray) -> list[tuple[int, float]]:
+            f = Filters(genres, year_min, year_max, frozenset(self.movie_ids[rated].tolist()))
+            return [(self.movie_idx[h.movie_id], h.score) for h in self.index.search(vector, k, f)]
+
+        found = leaving_out(short)
         if len(short) < len(seen) and not self._seen_free(found, seen):
-            f = Filters(genres, year_min, year_max, frozenset(self.movie_ids[seen].tolist()))
-            found = [(self.movie_idx[h.movie_id], h.score) for h in self.index.search(vector, k, f)]
+            found = leaving_out(seen)
         return found
 
     def _seen_free(self, found: list[tuple[int, float]], seen: np.ndarray) -> bool:
