@@ -24,7 +24,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,19 +40,9 @@ RUNS = [("version", "service", "constant"), ("ping", "service", "constant_dict")
         ("recommend", "service", "recommend"), ("recommend, no search", "no_search", "recommend")]  # fmt: skip
 
 
-def start(name: str, module: str, cwd: Path, root: Path, tmp: Path) -> tuple[str, subprocess.Popen]:
-    port = serve.free_port()
-    env = {**os.environ, "MOVIEREC_HOME": str(root), "MOVIEREC_WORKERS": "2", "MOVIEREC_CACHE_TTL": "60",
-           "PATH": f"{serve.BIN}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(HERE)}  # fmt: skip
-    env.pop("REDIS_URL", None)
-    cmd = [str(serve.BIN / "bentoml"), "serve", f"{module}:MovieRec", "--port", str(port), "--host", "127.0.0.1"]
-    log = open(tmp / f"{name}.log", "w")
-    return f"http://127.0.0.1:{port}", subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
-
-
 def over_http(root: Path, scripts: dict, duration: int, rounds: int, tmp: Path) -> dict[str, list[float]]:
-    servers = {"service": start("service", "service", serve.REPO, root, tmp),
-               "no_search": start("no_search", "no_search", HERE, root, tmp)}  # fmt: skip
+    servers = {"service": serve.start_server(root, 2, 60, tmp / "service.log"),
+               "no_search": serve.start_server(root, 2, 60, tmp / "no_search.log", module="no_search", cwd=HERE)}
     stretch = itertools.count(0, 30_000)  # every recommendation run walks its own stretch of the users
     rps: dict[str, list[float]] = {name: [] for name, _, _ in RUNS}
     try:

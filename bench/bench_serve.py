@@ -202,6 +202,22 @@ def run_shared(base: str, script: Path, connections: int, duration: int, start, 
     return r, share, attempt
 
 
+def start_server(root: Path, workers: int, cache_ttl: float, log: Path, redis_url: str | None = None,
+                 module: str = "service", cwd: Path = REPO) -> tuple[str, subprocess.Popen]:  # fmt: skip
+    """Start `bentoml serve` of ``module``'s MovieRec (from ``cwd``) on the served project ``root`` on a free
+    port; its output goes to ``log``. Return its base URL and process (not yet ready: see ``wait_ready``)."""
+    port = free_port()
+    env = {**os.environ, "MOVIEREC_HOME": str(root), "MOVIEREC_WORKERS": str(workers),
+           "MOVIEREC_CACHE_TTL": str(cache_ttl), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}  # fmt: skip
+    env.pop("REDIS_URL", None)
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+    cmd = [str(BIN / "bentoml"), "serve", f"{module}:MovieRec", "--port", str(port), "--host", "127.0.0.1"]
+    with open(log, "w") as out:  # the child keeps its own copy of the file
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
+    return f"http://127.0.0.1:{port}", proc
+
+
 REPEATED = [("constant", "-"), ("constant_dict", "-"), ("recommend", "cold")]
 PLAN = [("constant", 0, "-"), ("constant_dict", 0, "-"), ("recommend", 0, "cold"), ("recommend", 50, "warm"),
         ("recommend_filtered", 0, "cold"), ("recommend_filtered", 50, "warm"), ("onboarding", 0, "-")]  # fmt: skip
@@ -211,16 +227,8 @@ def measure(root: Path, scripts: dict, backend: str, workers: int, duration: int
             tmp: Path) -> list[dict]:  # fmt: skip
     """Start `bentoml serve` with ``workers`` and the ``backend`` cache (redis or memory), run the plan and then
     ``repeats`` rounds of both constants' and uncached recommendations' runs at 8 connections, stop it."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "MOVIEREC_HOME": str(root), "MOVIEREC_WORKERS": str(workers),
-           "MOVIEREC_CACHE_TTL": str(max(5, 2 * duration)), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}  # fmt: skip
-    env.pop("REDIS_URL", None)
-    if backend == "redis":
-        env["REDIS_URL"] = f"redis://127.0.0.1:{rport}/0"
-    log = open(tmp / f"serve-{backend}-{workers}.log", "w")
-    cmd = [str(BIN / "bentoml"), "serve", "service:MovieRec", "--port", str(port), "--host", "127.0.0.1"]
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    redis_url = f"redis://127.0.0.1:{rport}/0" if backend == "redis" else None
+    base, proc = start_server(root, workers, max(5, 2 * duration), tmp / f"serve-{backend}-{workers}.log", redis_url)
     # A cold run must not meet a request an earlier run cached. Each cold run (or attempt) starts 30,000 requests
     # further on in the walk over the known users (its threads 15,000 apart; a run sends fewer than that), so a
     # request comes round again only 162,541 requests (5 runs or more) later, long after its cache entry
@@ -311,6 +319,7 @@ def main() -> None:
                 rows += measure(root, scripts, backend, workers, args.duration, args.repeats, rport, rclient, tmp)
     finally:
         redis_proc.terminate()
+        redis_proc.wait(10)
 
     table = [r for r in rows if "repeat" not in r]
     print()
