@@ -10,7 +10,13 @@ import torch
 from movierec.cli import run_stage
 from movierec.evaluation.baselines import EASEScorer, PopularityScorer
 from movierec.evaluation.plots import plot_metric_at_k, write_metric_at_k
-from movierec.evaluation.protocol import TwoTowerScorer, cold_start_ndcg, evaluate_scorer, segment_metrics
+from movierec.evaluation.protocol import (
+    TwoTowerScorer,
+    cold_start_ndcg,
+    evaluate_scorer,
+    segment_metrics,
+    user_sample,
+)
 from movierec.models.two_tower import load_checkpoint
 from movierec.training.inputs import load_pipeline_data
 from movierec.training.tracking import file_md5, find_run, metric_name, mlflow_run
@@ -35,6 +41,8 @@ def main() -> None:
     ks = [int(k) for k in ev["ks"]]
 
     data = load_pipeline_data(args.prepared, args.features, ev["relevance_threshold"])
+    # a fixed seeded sample of test users when there are more than max_users; its size is each model's n_users
+    relevant = user_sample(data.test_relevant, int(ev["max_users"]), params["seed"])
     model, _ = load_checkpoint(args.model)
     t0 = time.perf_counter()
     scorers = [
@@ -46,11 +54,11 @@ def main() -> None:
     movie_counts = np.bincount(data.train.items, minlength=data.n_movies)
     results, segments, cold = {}, {}, {}
     for scorer in scorers:
-        metrics, users, top = evaluate_scorer(scorer, data.known, data.test_relevant, ks, data.n_movies)
+        metrics, users, top = evaluate_scorer(scorer, data.known, relevant, ks, data.n_movies, progress=True)
         results[scorer.name] = metrics
-        segments[scorer.name] = segment_metrics(top, users, data.test_relevant, user_counts, movie_counts)
+        segments[scorer.name] = segment_metrics(top, users, relevant, user_counts, movie_counts)
         cold_scorer = TwoTowerScorer(model, known_users=False) if scorer.name == "two_tower" else scorer  # noqa: E501
-        cold[scorer.name] = cold_start_ndcg(cold_scorer, data.known, data.test_relevant,
+        cold[scorer.name] = cold_start_ndcg(cold_scorer, data.known, relevant,
                                             [int(k) for k in ev["cold_start_ks"]], data.n_movies, params["seed"])  # fmt: skip
     seconds = time.perf_counter() - t0
     write_json(args.metrics, results)

@@ -30,20 +30,9 @@ def test_history_batch_most_recent_and_masks():
     assert items[0, mask[0]].tolist() == [1, 2, 3]
 
 
-def test_history_batch_excludes_target_and_shortens():
-    rng = np.random.default_rng(1)
-    items, _, mask = history_batch(lists(), np.array([0, 0]), 3, rng=rng, exclude=np.array([2, 9]))
-    assert 2 not in items[0, mask[0]].tolist() and mask[0].sum() == 2
-    assert sorted(items[1, mask[1]].tolist()) == [1, 2, 3]
-    _, _, mask = history_batch(lists(), np.zeros(200, int), 3, rng=rng, short_prob=1.0, short_max=1)
-    assert (mask.sum(1) == 1).all()
-
-
 def test_history_batch_whole_histories():
     items, _, mask = history_batch(lists(), np.array([1, 2]), max_len=0)  # as wide as the longest: 2
     assert items.shape == (2, 2) and items[0].tolist() == [8, 7] and mask.tolist() == [[True, True], [False, False]]
-    with pytest.raises(ValueError, match="max_len"):
-        history_batch(lists(), np.array([0]), 0, rng=np.random.default_rng(0))
 
 
 def test_history_chunks_bound_the_padding_and_match_one_batch():

@@ -7,7 +7,7 @@ import torch
 from movierec.data.prepare import PrepareConfig, prepare
 from movierec.data.synthetic import SyntheticConfig, generate
 from movierec.evaluation.baselines import PopularityScorer
-from movierec.evaluation.protocol import TwoTowerScorer, evaluate_scorer
+from movierec.evaluation.protocol import TwoTowerScorer, evaluate_scorer, user_sample
 from movierec.features.build import FeatureConfig, build_features
 from movierec.training.inputs import build_model, load_pipeline_data
 from movierec.training.loop import EarlyStopping, TrainConfig, TrainData, fit, positives
@@ -126,3 +126,34 @@ def test_bad_settings(data):
         train(data, positive_threshold=9.0)
     users, movies, ratings = positives(data.train, 4.0)
     assert (ratings >= 4.0).all() and len(users) == len(movies)
+    with pytest.raises(ValueError, match="targets_per_view"):
+        TrainConfig(targets_per_view=0)
+    with pytest.raises(ValueError, match="sparse_updates"):
+        TrainConfig(sparse_updates=True, weight_decay=0.01)
+
+
+def test_sparse_updates_move_only_the_rows_a_step_saw(data):
+    torch.manual_seed(0)
+    model = build_model(data, SMALL_MODEL)
+    before = model.movie_id.weight.detach().clone()
+    cfg = TrainConfig(epochs=1, batch_size=64, max_steps=1, sparse_updates=True, negatives=16, seed=0)
+    model, hist = fit(model, TrainData(data.train, data.val_relevant, data.n_movies), cfg, progress=False)
+    moved = (model.movie_id.weight != before).any(1)
+    assert 0 < int(moved.sum()) < data.n_movies  # the step's target movies, not the whole table
+    assert not model.movie_id.sparse  # the returned model is an ordinary one again
+    assert np.isfinite(hist[0]["loss"])
+    dense, _ = train(data, epochs=1, max_steps=1, batch_size=64)
+    assert bool((dense.movie_id.weight != before).all(1).any())  # Adam moves rows a step never saw
+
+
+def test_validation_reads_a_fixed_sample_of_users(data):
+    _, full = train(data, epochs=2)
+    _, few = train(data, epochs=2, val_users=10)
+    _, again = train(data, epochs=2, val_users=10)
+    assert [h["val_ndcg@10"] for h in few] == [h["val_ndcg@10"] for h in again]  # the same sample every run
+    assert [h["loss"] for h in few] == [h["loss"] for h in full]  # training itself is unchanged
+    assert [h["val_ndcg@10"] for h in few] != [h["val_ndcg@10"] for h in full]
+    sample = user_sample(data.val_relevant, 10, 42)
+    assert len(sample) == 10 and set(sample) <= set(data.val_relevant)
+    assert user_sample(data.val_relevant, 10, 42).keys() == sample.keys()
+    assert user_sample(data.val_relevant, 0, 42) is data.val_relevant

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import torch
+from tqdm.auto import tqdm
 
 from movierec.evaluation.metrics import hits_matrix, ndcg_at_k, ranking_metrics, recall_at_k
 from movierec.training.data import RatingLists, history_chunks
@@ -47,26 +48,39 @@ def relevant_movies(held_out: pd.DataFrame, threshold: float) -> dict[int, np.nd
     return {int(u): g.to_numpy() for u, g in liked.groupby("user_idx")["movie_idx"]}
 
 
-def top_k(scorer, users: np.ndarray, known: RatingLists, exclude: RatingLists, k: int, batch: int = 512) -> np.ndarray:  # noqa: E501
+def user_sample(relevant: dict[int, np.ndarray], n: int, seed: int) -> dict[int, np.ndarray]:
+    """At most ``n`` of the users in ``relevant`` (0: all): a fixed seeded sample, the same on every call, so
+    that epochs and runs compare."""
+    if not n or len(relevant) <= n:
+        return relevant
+    users = np.sort(np.random.default_rng(seed).choice(np.array(sorted(relevant)), n, replace=False))
+    return {int(u): relevant[int(u)] for u in users}
+
+
+def top_k(scorer, users: np.ndarray, known: RatingLists, exclude: RatingLists, k: int, batch: int = 512,
+          desc: str | None = None) -> np.ndarray:  # fmt: skip
     """``(len(users), k)`` best-first movie indices; movies in ``exclude`` (and those a scorer cannot rank,
-    scored -inf) are never included: ``-1`` fills the places left."""
+    scored -inf) are never included: ``-1`` fills the places left. ``desc``: show a progress bar."""
     out = []
-    for s in range(0, len(users), batch):
+    starts = range(0, len(users), batch)
+    if desc is not None:
+        starts = tqdm(starts, desc=desc, unit="chunk", leave=False)
+    for s in starts:
         chunk = users[s : s + batch]
         raw = scorer(chunk, known)
         scores = raw.float().clone() if isinstance(raw, torch.Tensor) else torch.from_numpy(np.array(raw, np.float32))
-        rows = np.repeat(np.arange(len(chunk)), exclude.indptr[chunk + 1] - exclude.indptr[chunk])
-        cols = np.concatenate([exclude.of(int(u))[0] for u in chunk]) if len(chunk) else np.zeros(0, int)
+        rows, cols, _ = exclude.gather(chunk)
         scores[torch.from_numpy(rows), torch.from_numpy(cols.astype(np.int64))] = float("-inf")
         best = torch.topk(scores, min(k, scores.shape[1]), dim=1)
         out.append(torch.where(torch.isinf(best.values) & (best.values < 0), -1, best.indices).numpy())
     return np.concatenate(out) if out else np.zeros((0, k), dtype=np.int64)
 
 
-def evaluate_scorer(scorer, known: RatingLists, relevant: dict[int, np.ndarray], ks: list[int], n_movies: int):
+def evaluate_scorer(scorer, known: RatingLists, relevant: dict[int, np.ndarray], ks: list[int], n_movies: int,
+                    progress: bool = False):  # fmt: skip
     """Metrics of ``scorer`` over the users in ``relevant``; returns ``(metrics, users, top)``."""
     users = np.array(sorted(relevant), dtype=np.int64)
-    top = top_k(scorer, users, known, known, max(ks))
+    top = top_k(scorer, users, known, known, max(ks), desc=scorer.name if progress else None)
     return ranking_metrics(top, [relevant[u] for u in users], ks, n_movies), users, top
 
 
@@ -102,22 +116,18 @@ def segment_metrics(top, users, relevant, train_counts_user, train_counts_movie,
 
 def sample_known(known: RatingLists, users: np.ndarray, k: int, rng: np.random.Generator) -> RatingLists:
     """For cold start: each listed user keeps ``k`` of their known ratings chosen at random (fewer if they
-    have fewer); other users keep none."""
-    counts = np.zeros(known.n_users, dtype=np.int64)
-    items, ratings = [], []
-    for u in users:
-        it, rt = known.of(int(u))
-        pick = np.sort(rng.permutation(len(it))[:k])
-        items.append(it[pick])
-        ratings.append(rt[pick])
-        counts[u] = len(pick)
-    indptr = np.concatenate([[0], np.cumsum(counts)])
-    # users must appear in index order for the CSR layout
-    order = np.argsort(users)
-    items = [items[i] for i in order]
-    ratings = [ratings[i] for i in order]
-    return RatingLists(indptr, np.concatenate(items) if items else np.zeros(0, np.int64),
-                       np.concatenate(ratings) if ratings else np.zeros(0, np.float32))  # fmt: skip
+    have fewer), in their original order; other users keep none."""
+    chosen = np.zeros(known.n_users, dtype=bool)
+    chosen[users] = True
+    counts = known.counts()
+    owner = np.repeat(np.arange(known.n_users), counts)
+    # a random rank within each user's list: sort by (user, chance), then the position inside the user
+    order = np.lexsort((rng.random(len(owner)), owner))
+    rank = np.empty(len(owner), dtype=np.int64)
+    rank[order] = np.arange(len(owner)) - np.repeat(known.indptr[:-1], counts)
+    keep = chosen[owner] & (rank < k)
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(owner[keep], minlength=known.n_users))])
+    return RatingLists(indptr, known.items[keep], known.ratings[keep])
 
 
 def cold_start_ndcg(scorer, known: RatingLists, relevant: dict, ks: list[int], n_movies: int, seed: int) -> dict:
@@ -127,7 +137,7 @@ def cold_start_ndcg(scorer, known: RatingLists, relevant: dict, ks: list[int], n
     out = {}
     for k in ks:
         few = sample_known(known, users, k, np.random.default_rng(seed + k))
-        top = top_k(scorer, users, few, known, 10)
+        top = top_k(scorer, users, few, known, 10, desc=f"{scorer.name}, cold start k={k}")
         rel = [relevant[u] for u in users]
         out[f"ndcg@10_k{k}"] = float(ndcg_at_k(hits_matrix(top, rel), rel, 10).mean())
     return out

@@ -8,22 +8,33 @@ import torch.nn.functional as F
 LOSSES = ("softmax", "bpr", "mse", "mse_bpr")
 
 
-def sampled_softmax_loss(
-    users: torch.Tensor, movies: torch.Tensor, movie_idx: torch.Tensor, log_q: torch.Tensor
+def view_softmax_loss(
+    users: torch.Tensor,
+    positives: torch.Tensor,
+    target_view: torch.Tensor,
+    log_q_pos: torch.Tensor,
+    negatives: torch.Tensor,
+    log_q_neg: torch.Tensor,
+    log_count: torch.Tensor,
+    own: torch.Tensor,
 ) -> torch.Tensor:
-    """In-batch sampled softmax with log-popularity (logQ) correction.
+    """Sampled softmax with negatives shared by a whole step and several positives per user vector.
 
-    ``users``, ``movies``: ``(B, d)``, row ``i`` a positive pair; ``movie_idx``: ``(B,)``; ``log_q``: ``(B,)`` log
-    of each in-batch movie's chance of being sampled as a negative (its share of training positives).
-    Every other movie in the batch is a negative for row ``i``; subtracting ``log_q`` stops popular movies
-    from being pushed down merely for appearing often. Other rows holding the same movie are not counted as
-    negatives.
+    ``users``: ``(V, d)``, one vector per view; ``positives``: ``(T, d)``, each target's movie vector;
+    ``target_view``: ``(T,)``, its view; ``negatives``: ``(N, d)``, the step's shared negative candidates (its
+    target movies, or a sample of them); ``log_q_pos`` ``(T,)`` and ``log_q_neg`` ``(N,)``: log of each movie's
+    share of training positives (times the logQ weight); ``log_count``: ``(N,)`` log of how many of the step's
+    targets each candidate stands for; ``own``: ``(V, N)`` True where a candidate is one of the view's own
+    positives, which are never its negatives.
+
+    This is the in-batch softmax of one row per target (every other target's movie a negative, as often as
+    it occurs), with the user vector computed once per view. All logits subtract ``log_q``, so popular movies
+    are not pushed down merely for appearing often. Returns the mean over targets.
     """
-    logits = users @ movies.T - log_q.unsqueeze(0)
-    same = movie_idx.unsqueeze(0) == movie_idx.unsqueeze(1)
-    eye = torch.eye(len(movie_idx), dtype=torch.bool, device=logits.device)
-    logits = logits.masked_fill(same & ~eye, float("-inf"))
-    return F.cross_entropy(logits, torch.arange(len(movie_idx), device=logits.device))
+    neg = (users @ negatives.T - log_q_neg.unsqueeze(0) + log_count.unsqueeze(0)).masked_fill(own, float("-inf"))
+    lse = torch.logsumexp(neg, dim=1)  # (V,); -inf when a view has no negative
+    pos = (users[target_view] * positives).sum(1) - log_q_pos
+    return F.softplus(lse[target_view] - pos).mean()  # -log(e^pos / (e^pos + e^lse))
 
 
 def bpr_loss(pos_scores: torch.Tensor, neg_scores: torch.Tensor) -> torch.Tensor:

@@ -150,18 +150,19 @@ class TwoTower(nn.Module):
         ``items``: ``(B, H)`` movie indices (any value where ``mask`` is False); ``ratings``: ``(B, H)`` stars;
         ``mask``: ``(B, H)`` bool, True for real entries; ``user_idx``: ``(B,)`` known-user indices, or -1,
         used only when the model has user-id vectors; ``table``: :meth:`history_table`, precomputed by a
-        server that embeds one visitor per request. Returns ``(B, dim)``.
+        server that embeds one visitor per request, or :meth:`history_rows` for the movies of one training
+        step, ``items`` then indexing its rows. Returns ``(B, dim)``.
         """
         m = mask.float()
-        items = torch.where(mask, items, torch.full_like(items, self.cfg.n_movies))
+        # one table of history vectors, then weighted sums by embedding_bag: no (B, H, d) tensor is ever
+        # built, which keeps long histories cheap
+        if table is None:
+            table = self.history_table()
+        items = torch.where(mask, items, torch.full_like(items, table.shape[0] - 1))  # last row: padding
         n = m.sum(1, keepdim=True).clamp(min=1.0)
         mean_r = (ratings * m).sum(1, keepdim=True) / n
         dev = (ratings - mean_r) * m
         std_r = ((dev * dev).sum(1, keepdim=True) / n).sqrt()
-        # one (n_movies + 1, d) table of history vectors, then weighted sums by embedding_bag: no (B, H, d)
-        # tensor is ever built, which keeps long histories cheap
-        if table is None:
-            table = self.history_table()
         pooled = nn.functional.embedding_bag(items, table, per_sample_weights=m / n, mode="sum")
         liked = nn.functional.embedding_bag(items, table, per_sample_weights=dev / n, mode="sum")
         stats = torch.cat([(mean_r - 3.5) / 1.0, std_r, torch.log1p(m.sum(1, keepdim=True)) / 5.0], dim=1)
@@ -177,6 +178,13 @@ class TwoTower(nn.Module):
         """``(n_movies + 1, dim)``: what each rated movie contributes to a user vector (last row: padding)."""
         genre_part = self.history_genre(self.content_genres)
         return self.history_emb.weight + nn.functional.pad(genre_part, (0, 0, 0, 1))
+
+    def history_rows(self, movie_idx: torch.Tensor) -> torch.Tensor:
+        """``(M,)`` movie indices -> ``(M + 1, dim)``: :meth:`history_table`'s rows for those movies only, then
+        the padding row. Training reads a step's movies through it, so that the gradient of the id table
+        touches only their rows."""
+        rows = self.history_emb(movie_idx) + self.history_genre(self.content_genres[movie_idx])
+        return nn.functional.pad(rows, (0, 0, 0, 1))
 
     # ----- scoring -----------------------------------------------------------------------------------
     def _finish(self, x: torch.Tensor) -> torch.Tensor:

@@ -39,6 +39,17 @@ class RatingLists:
         s, e = self.indptr[user], self.indptr[user + 1]
         return self.items[s:e], self.ratings[s:e]
 
+    def gather(self, users: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(row, items, ratings)``, flat over the listed users' entries: ``row`` is the user's position in
+        ``users``."""
+        users = np.asarray(users, dtype=np.int64)
+        start = self.indptr[users]
+        count = self.indptr[users + 1] - start
+        row = np.repeat(np.arange(len(users)), count)
+        first = np.concatenate([[0], np.cumsum(count)])[:-1]
+        pos = np.repeat(start - first, count) + np.arange(int(count.sum()), dtype=np.int64)
+        return row, self.items[pos], self.ratings[pos]
+
     def shuffled(self, rng: np.random.Generator) -> "RatingLists":
         """The same lists, each in a random order (a window of it is then a random subset)."""
         user = np.repeat(np.arange(self.n_users, dtype=np.int64), self.counts())
@@ -52,48 +63,21 @@ class RatingLists:
         return sp.csr_matrix((values, self.items, self.indptr), shape=(self.n_users, n_movies))
 
 
-def history_batch(
-    lists: RatingLists,
-    users: np.ndarray,
-    max_len: int,
-    *,
-    rng: np.random.Generator | None = None,
-    exclude: np.ndarray | None = None,
-    short_prob: float = 0.0,
-    short_max: int = 15,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``(items, ratings, mask)``, each ``(B, max_len)``, for the user tower.
-
-    Without ``rng``: each user's ``max_len`` most recent ratings (deterministic, for ranking; ``max_len`` 0: all
-    of them, as wide as the longest history among ``users``). With ``rng``:
-    a window at a random offset (a random subset when ``lists`` was shuffled); ``exclude`` (``(B,)`` movie
-    indices) masks the training target out of its own history; with probability ``short_prob`` a row keeps
-    only 1..``short_max`` entries, so the tower also learns to serve users who rated little.
-    """
+def history_batch(lists: RatingLists, users: np.ndarray, max_len: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(items, ratings, mask)``, each ``(B, max_len)``, for the user tower to rank from: each user's
+    ``max_len`` most recent ratings (``max_len`` 0: all of them, as wide as the longest history among
+    ``users``). Training draws its histories in :mod:`movierec.training.views`."""
     users = np.asarray(users, dtype=np.int64)
     start = lists.indptr[users]
     count = lists.indptr[users + 1] - start
     if max_len <= 0:
-        if rng is not None:
-            raise ValueError("a training history needs max_len of 1 or more")
         max_len = max(int(count.max(initial=0)), 1)
     steps = np.arange(max_len)
-    if rng is None:
-        offset = np.maximum(count - max_len, 0)
-    else:
-        offset = (rng.random(len(users)) * np.maximum(count, 1)).astype(np.int64)
-    pos = start[:, None] + (offset[:, None] + steps[None, :]) % np.maximum(count, 1)[:, None]
+    offset = np.maximum(count - max_len, 0)
     mask = steps[None, :] < np.minimum(count, max_len)[:, None]
-    pos = np.where(mask, pos, 0)
+    pos = np.where(mask, start[:, None] + offset[:, None] + steps[None, :], 0)
     items = lists.items[pos] if len(lists.items) else np.zeros(pos.shape, np.int64)
     ratings = lists.ratings[pos] if len(lists.ratings) else np.zeros(pos.shape, np.float32)
-    if exclude is not None:
-        mask &= items != np.asarray(exclude)[:, None]
-    if rng is not None and short_prob > 0:
-        short = rng.random(len(users)) < short_prob
-        keep = rng.integers(1, short_max + 1, len(users))
-        limit = np.where(short, keep, max_len)
-        mask &= np.cumsum(mask, axis=1) <= limit[:, None]
     return torch.from_numpy(items), torch.from_numpy(ratings.astype(np.float32)), torch.from_numpy(mask)
 
 

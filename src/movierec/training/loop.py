@@ -12,17 +12,22 @@ import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
-from movierec.evaluation.protocol import TwoTowerScorer, evaluate_scorer
-from movierec.models.losses import LOSSES, bpr_loss, mse_bpr_loss, mse_loss, sampled_softmax_loss
+from movierec.evaluation.protocol import TwoTowerScorer, evaluate_scorer, user_sample
+from movierec.models.losses import LOSSES, bpr_loss, mse_bpr_loss, mse_loss, view_softmax_loss
 from movierec.models.two_tower import TwoTower
-from movierec.training.data import RatingLists, history_batch
+from movierec.training.data import RatingLists
+from movierec.training.views import ViewBatch, epoch_batches
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     loss: str = "softmax"  # softmax | bpr | mse | mse_bpr
     epochs: int = 40
-    batch_size: int = 1024
+    batch_size: int = 1024  # training targets (liked ratings) per step; also the shared negatives
+    targets_per_view: int = 4  # liked ratings predicted from one history sample of a user
+    negatives: int = 0  # softmax: shared negatives per step, sampled from its targets (0: all its targets)
+    sparse_updates: bool = False  # the id tables get sparse gradients and SparseAdam (lazy: only rows seen)
+    val_users: int = 5000  # validation users (a fixed seeded sample when there are more; 0: all)
     learning_rate: float = 3e-3
     weight_decay: float = 0.0
     patience: int = 5  # epochs without a better validation NDCG@10 before stopping
@@ -42,6 +47,12 @@ class TrainConfig:
             raise ValueError(f"ema_decay must be in [0, 1), not {self.ema_decay}")
         if self.tolerance < 0:
             raise ValueError(f"tolerance must be 0 or more, not {self.tolerance}")
+        if self.sparse_updates and self.weight_decay:
+            raise ValueError("sparse_updates has no weight decay (SparseAdam): set one of them off")
+        if self.batch_size < 1 or self.targets_per_view < 1 or self.val_users < 0 or self.negatives < 0:
+            raise ValueError(f"batch_size and targets_per_view must be 1 or more, val_users and negatives 0 or "
+                             f"more, not {self.batch_size}, {self.targets_per_view}, {self.val_users} and "
+                             f"{self.negatives}")  # fmt: skip
 
 
 @dataclass
@@ -81,6 +92,57 @@ def positives(train: RatingLists, threshold: float) -> tuple[np.ndarray, np.ndar
     return users[keep], train.items[keep], train.ratings[keep]
 
 
+def sparse_id_tables(model: TwoTower) -> list[torch.nn.Parameter]:
+    """Switch the catalogue-sized id tables to sparse gradients and return them: a step then updates only
+    the rows of the movies it saw, instead of every row of two ``(n_movies, dim)`` tables."""
+    tables = [model.movie_id, model.history_emb] + ([model.user_id] if model.user_id is not None else [])
+    for table in tables:
+        table.sparse = True
+    return [t.weight for t in tables]
+
+
+def step_loss(model: TwoTower, batch: ViewBatch, cfg: TrainConfig, log_q: torch.Tensor, n_movies: int,
+              rng: np.random.Generator, device: str) -> torch.Tensor:  # fmt: skip
+    """The loss of one step. Movie vectors are computed once per distinct movie of the step (targets and,
+    for BPR, sampled negatives), user vectors once per view."""
+    dev = torch.device(device)
+    mask = batch.mask
+    uniq_hist, inv = np.unique(batch.items[mask].numpy(), return_inverse=True)
+    items = torch.full_like(batch.items, len(uniq_hist))
+    items[mask] = torch.from_numpy(inv.reshape(-1))
+    table = model.history_rows(torch.from_numpy(uniq_hist).to(dev))
+    uid = torch.from_numpy(batch.user).to(dev)
+    uvec = model.user_vectors(items.to(dev), batch.ratings.to(dev), mask.to(dev), uid, table=table)
+    n_t = len(batch.target_movie)
+    sampled = rng.integers(0, n_movies, n_t) if cfg.loss in ("bpr", "mse_bpr") else None
+    wanted = batch.target_movie if sampled is None else np.concatenate([batch.target_movie, sampled])
+    cand, col, count = np.unique(wanted, return_inverse=True, return_counts=True)
+    col = col.reshape(-1)
+    mvec = model.movie_vectors(torch.from_numpy(cand).to(dev))
+    view = torch.from_numpy(batch.target_view).to(dev)
+    pos = mvec[torch.from_numpy(col[:n_t]).to(dev)]
+    if cfg.loss == "softmax":
+        if cfg.negatives and n_t > cfg.negatives:  # a sample of the step's targets, each standing for n_t / N
+            neg_col, neg_count = np.unique(col[rng.choice(n_t, cfg.negatives, replace=False)], return_counts=True)
+            weight = np.log(neg_count * (n_t / cfg.negatives))
+        else:
+            neg_col, weight = np.arange(len(cand)), np.log(count)
+        at = np.minimum(np.searchsorted(neg_col, col), len(neg_col) - 1)
+        hit = neg_col[at] == col
+        own = torch.zeros(len(batch.user), len(neg_col), dtype=torch.bool)
+        own[torch.from_numpy(batch.target_view[hit]), torch.from_numpy(at[hit])] = True
+        lq = log_q[torch.from_numpy(cand).to(dev)]
+        neg_col_t = torch.from_numpy(neg_col).to(dev)
+        return view_softmax_loss(uvec, pos, view, lq[torch.from_numpy(col).to(dev)], mvec[neg_col_t], lq[neg_col_t],
+                                 torch.from_numpy(weight).float().to(dev), own.to(dev))  # fmt: skip
+    pos_s = (uvec[view] * pos).sum(1)
+    stars = torch.from_numpy(batch.target_rating).to(dev)
+    if cfg.loss == "mse":
+        return mse_loss(pos_s, stars)
+    neg_s = (uvec[view] * mvec[torch.from_numpy(col[n_t:]).to(dev)]).sum(1)
+    return bpr_loss(pos_s, neg_s) if cfg.loss == "bpr" else mse_bpr_loss(pos_s, neg_s, stars)
+
+
 def fit(
     model: TwoTower,
     data: TrainData,
@@ -105,14 +167,18 @@ def fit(
     rng = np.random.default_rng(cfg.seed)
     # the ranking losses learn from liked rows; MSE needs every rating level
     threshold = cfg.positive_threshold if cfg.loss in ("softmax", "bpr") else 0.0
-    users, movies, ratings = positives(data.train, threshold)
-    if len(users) == 0:
+    _, movies, _ = positives(data.train, threshold)
+    if len(movies) == 0:
         raise ValueError(f"no training ratings at or above positive_threshold={threshold}")
     share = np.bincount(movies, minlength=data.n_movies) / len(movies)
     log_q = torch.from_numpy((cfg.logq_weight * np.log(np.maximum(share, 1e-12))).astype(np.float32)).to(device)
+    val_relevant = user_sample(data.val_relevant, cfg.val_users, cfg.seed)
     model.to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-    max_history = model.cfg.max_history
+    sparse = sparse_id_tables(model) if cfg.sparse_updates else []
+    dense = [p for p in model.parameters() if all(p is not t for t in sparse)]
+    opts = [torch.optim.Adam(dense, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)]
+    if sparse:
+        opts.append(torch.optim.SparseAdam(sparse, lr=cfg.learning_rate))
 
     averaged = None
     if cfg.ema_decay > 0:
@@ -125,49 +191,32 @@ def fit(
     kept, kept_state, steps = 0, copy.deepcopy(model.state_dict()), 0
     for epoch in range(1, cfg.epochs + 1):
         model.train()
-        shuffled = data.train.shuffled(rng)
         t0 = time.perf_counter()
-        order = rng.permutation(len(users))
-        n_batches = (len(order) + cfg.batch_size - 1) // cfg.batch_size
+        n_steps, batches = epoch_batches(data.train, lambda r: r >= threshold, cfg.targets_per_view,
+                                         cfg.batch_size, model.cfg.max_history, rng, cfg.short_history_prob)  # fmt: skip
         quiet = {} if progress else {"disable": True}  # when shown, TQDM_DISABLE=1 still silences it
-        bar = tqdm(range(n_batches), desc=f"epoch {epoch}", unit="batch", leave=False, **quiet)
+        bar = tqdm(batches, total=n_steps, desc=f"epoch {epoch}", unit="step", leave=False, **quiet)
         total, seen = 0.0, 0
-        for b in bar:
-            idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
-            u, m, r = users[idx], movies[idx], ratings[idx]
-            items, hist_r, mask = history_batch(shuffled, u, max_history, rng=rng, exclude=m,
-                                                short_prob=cfg.short_history_prob)  # fmt: skip
-            uid, m_t = torch.from_numpy(u).to(device), torch.from_numpy(m).to(device)
-            uvec = model.user_vectors(items.to(device), hist_r.to(device), mask.to(device), uid)
-            pos = model.movie_vectors(m_t)
-            if cfg.loss == "softmax":
-                loss = sampled_softmax_loss(uvec, pos, m_t, log_q[m_t])
-            else:
-                pos_s = (uvec * pos).sum(1)
-                if cfg.loss == "mse":
-                    loss = mse_loss(pos_s, torch.from_numpy(r).to(device))
-                else:
-                    neg = model.movie_vectors(torch.from_numpy(rng.integers(0, data.n_movies, len(u))).to(device))
-                    neg_s = (uvec * neg).sum(1)
-                    if cfg.loss == "bpr":
-                        loss = bpr_loss(pos_s, neg_s)
-                    else:
-                        loss = mse_bpr_loss(pos_s, neg_s, torch.from_numpy(r).to(device))
-            opt.zero_grad()
+        for batch in bar:
+            loss = step_loss(model, batch, cfg, log_q, data.n_movies, rng, device)
+            for opt in opts:
+                opt.zero_grad()
             loss.backward()
-            opt.step()
+            for opt in opts:
+                opt.step()
             if averaged is not None:
                 averaged.update_parameters(model)
-            total += float(loss.detach()) * len(idx)
-            seen += len(idx)
+            n = len(batch.target_movie)
+            total += float(loss.detach()) * n
+            seen += n
             steps += 1
             elapsed = time.perf_counter() - t0
-            bar.set_postfix(loss=f"{total / seen:.4f}", rows_per_s=f"{seen / max(elapsed, 1e-9):,.0f}")
+            bar.set_postfix(loss=f"{total / max(seen, 1):.4f}", rows_per_s=f"{seen / max(elapsed, 1e-9):,.0f}")
             if cfg.max_steps and steps >= cfg.max_steps:
                 break
         seconds = time.perf_counter() - t0
         scorer = TwoTowerScorer(scored)  # ranks as evaluation will: the model's rank_history
-        metrics, _, _ = evaluate_scorer(scorer, data.train, data.val_relevant, [10], data.n_movies)
+        metrics, _, _ = evaluate_scorer(scorer, data.train, val_relevant, [10], data.n_movies)
         record = {"epoch": epoch, "loss": total / max(seen, 1), "val_ndcg@10": metrics["ndcg@10"],
                   "val_recall@10": metrics["recall@10"], "seconds": seconds,
                   "interactions_per_s": seen / max(seconds, 1e-9)}  # fmt: skip
@@ -183,12 +232,16 @@ def fit(
         if stop:
             break
         if slow_down:  # a plateau: smaller steps usually find the next improvement
-            for group in opt.param_groups:
-                group["lr"] *= cfg.lr_decay
+            for opt in opts:
+                for group in opt.param_groups:
+                    group["lr"] *= cfg.lr_decay
         if cfg.max_steps and steps >= cfg.max_steps:
             break
     for record in history:
         record["kept"] = record["epoch"] == kept
+    for table in (model.movie_id, model.history_emb, model.user_id):
+        if table is not None:
+            table.sparse = False
     model.load_state_dict(kept_state)
     model.eval()
     return model, history
