@@ -167,7 +167,7 @@ def fit(
     rng = np.random.default_rng(cfg.seed)
     # the ranking losses learn from liked rows; MSE needs every rating level
     threshold = cfg.positive_threshold if cfg.loss in ("softmax", "bpr") else 0.0
-    _, movies, _ = positives(data.train, threshold)
+    movies = data.train.items[data.train.ratings >= threshold]  # the targets of an epoch
     if len(movies) == 0:
         raise ValueError(f"no training ratings at or above positive_threshold={threshold}")
     share = np.bincount(movies, minlength=data.n_movies) / len(movies)
