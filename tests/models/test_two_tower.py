@@ -80,6 +80,10 @@ def test_checkpoint_round_trip_with_weights_only(tmp_path):
     loaded, ckpt = load_checkpoint(tmp_path / "m.pt")
     assert ckpt["epoch"] == 3 and loaded.cfg == model.cfg
     assert torch.equal(loaded.movie_vectors(), model.movie_vectors())
+    mapped, _ = load_checkpoint(tmp_path / "m.pt", mmap=True)  # the server's way: tensors are file pages
+    assert mapped.movie_id.weight.device.type == "cpu" and not mapped.training
+    assert torch.equal(mapped.movie_vectors(), model.movie_vectors())
+    assert torch.equal(mapped.history_table(), model.history_table())
 
 
 def test_overfits_a_tiny_dataset():

@@ -55,3 +55,14 @@ def test_demo_profiles_pick_the_clearest_examples():
     assert by_key["film_buff"]["user_id"] in {1000, 1001, 1002, 1003}  # 8 movies of every genre each
     assert len({p["user_id"] for p in profiles}) == 4
     assert demo_profiles(ratings, _catalog(), user_ids, min_ratings=100) == []
+
+
+def test_demo_profiles_skip_users_whose_movies_have_no_genre():
+    cat = _catalog()
+    cat.loc[cat["movie_idx"] == 7, "genres"] = pd.Series([[]], index=cat.index[cat["movie_idx"] == 7])
+    rows = [(0, m, 4.0 + (m % 2) * 0.5) for m in range(7)]  # user 0 rates every movie with a genre
+    rows += [(2, 7, 3.0)] * 6  # user 2 (user 1 never rated) only a movie with no genre
+    ratings = pd.DataFrame(rows, columns=["user_idx", "movie_idx", "rating"])
+    profiles = demo_profiles(ratings, cat, pd.Series([10, 11, 12]), min_ratings=5, min_liked=100)
+    # nobody has 100 liked ratings, so there is no genre lover; user 2 has no genre mix to speak of
+    assert {p["key"]: p["user_id"] for p in profiles} == {"film_buff": 10, "harsh_critic": 12}

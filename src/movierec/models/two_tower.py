@@ -222,10 +222,20 @@ def save_checkpoint(path, model: TwoTower, extra: dict | None = None) -> None:
             out.writestr(zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0)), data)
 
 
-def load_checkpoint(path, map_location: str = "cpu") -> tuple[TwoTower, dict]:
-    """Rebuild the model from a checkpoint alone; ``weights_only=True``: no code in the file is run."""
-    ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    model = TwoTower(TwoTowerConfig.from_dict(ckpt["config"]))
-    model.load_state_dict(ckpt["state_dict"])
+def load_checkpoint(path, map_location: str = "cpu", mmap: bool = False) -> tuple[TwoTower, dict]:
+    """Rebuild the model from a checkpoint alone; ``weights_only=True``: no code in the file is run.
+
+    ``mmap``: the tensors stay pages of the file, read only when touched. A server that never runs the movie
+    tower then never holds its content (at ml-25m size the genome alone is 62,423 x 1,128 floats), and its
+    workers share the pages they do read."""
+    ckpt = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
+    cfg = TwoTowerConfig.from_dict(ckpt["config"])
+    if mmap:
+        with torch.device("meta"):  # shapes only: the file's tensors are assigned, not copied
+            model = TwoTower(cfg)
+        model.load_state_dict(ckpt["state_dict"], assign=True)
+    else:
+        model = TwoTower(cfg)
+        model.load_state_dict(ckpt["state_dict"])
     model.eval()
     return model, ckpt

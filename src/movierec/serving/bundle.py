@@ -48,8 +48,11 @@ def write_bundle(out: Path, catalog: pd.DataFrame, ratings: pd.DataFrame, user_i
     """Write everything but the index; return the onboarding ids and profiles for the stage's report."""
     out.mkdir(parents=True, exist_ok=True)
     write_parquet(catalog, out / "catalog.parquet")
-    r = ratings[["user_idx", "movie_idx", "rating"]].sort_values(["user_idx", "movie_idx"], kind="stable")
-    write_parquet(r.reset_index(drop=True), out / "ratings.parquet")
+    # one lexsort over the two id arrays: no per-column factorising of ml-25m's 25M rows
+    order = np.lexsort((ratings["movie_idx"].to_numpy(), ratings["user_idx"].to_numpy()))
+    r = pd.DataFrame({c: ratings[c].to_numpy()[order] for c in ("user_idx", "movie_idx", "rating")})
+    del order
+    write_parquet(r, out / "ratings.parquet")
     onboarding = onboarding_movies(catalog, onboarding_size)
     profiles = demo_profiles(r, catalog, user_ids, min_ratings=demo_min_ratings)
     write_json(out / "onboarding.json", onboarding)

@@ -54,26 +54,47 @@ def onboarding_movies(catalog: pd.DataFrame, n: int = 15, pool: int = 300) -> li
     return chosen
 
 
-def _genre_share(ratings: pd.DataFrame, catalog: pd.DataFrame, genre: str, liked: float) -> pd.Series:
-    """Per user: the share of their ratings at or above ``liked`` that are of ``genre``."""
-    has = catalog.set_index("movie_idx")["genres"].map(lambda gs: genre in gs)
-    r = ratings[ratings["rating"] >= liked]
-    return pd.Series(has.reindex(r["movie_idx"]).to_numpy(dtype=float), index=r["user_idx"].to_numpy()).groupby(level=0).mean()
+def _per_user(users: np.ndarray, n_users: int, values: np.ndarray | None = None) -> np.ndarray:
+    """Per-user sums of ``values`` (counts when None) over rows owned by ``users``."""
+    return np.bincount(users, weights=values, minlength=n_users)[:n_users]
 
 
 def demo_profiles(ratings: pd.DataFrame, catalog: pd.DataFrame, user_ids: pd.Series, min_ratings: int = 20,
                   liked: float = 4.0, min_liked: int = 10) -> list[dict]:  # fmt: skip
     """Four demo profiles (see the module docstring). ``ratings``: ``user_idx, movie_idx, rating``;
     ``catalog``: ``movie_idx, genres, rating_count``; ``user_ids``: ``userId`` by ``user_idx``. A genre
-    lover needs ``min_liked`` ratings of ``liked`` stars or more: a share of 3 liked movies says little."""
-    counts = ratings.groupby("user_idx").size()
-    eligible = counts[counts >= min_ratings].index
-    if len(eligible) == 0:
+    lover needs ``min_liked`` ratings of ``liked`` stars or more: a share of 3 liked movies says little.
+
+    Every figure is a per-user sum over the rating arrays (``np.bincount``) or a product with the small
+    movie x genre table: the ratings are never expanded per genre, so this holds at ml-25m size."""
+    users = ratings["user_idx"].to_numpy(np.int64)
+    movies = ratings["movie_idx"].to_numpy(np.int64)
+    stars = ratings["rating"].to_numpy(np.float64)
+    n_users = int(users.max()) + 1 if len(users) else 0
+    counts = _per_user(users, n_users)
+    is_eligible = counts >= min_ratings
+    if not is_eligible.any():
         return []
-    r = ratings[ratings["user_idx"].isin(eligible)]
-    n_liked = r[r["rating"] >= liked].groupby("user_idx").size().reindex(eligible, fill_value=0)
+    eligible = np.flatnonzero(is_eligible)
+
+    # movie x genre indicators, in movie_idx order (movies missing from the catalogue have none)
+    cat = catalog.set_index("movie_idx")
+    n_movies = max(int(movies.max()) + 1, int(cat.index.max()) + 1)
+    genre_lists = cat["genres"].reindex(range(n_movies)).map(lambda gs: list(gs) if isinstance(gs, (list, np.ndarray)) else [])
+    genres = sorted({g for gs in genre_lists for g in gs})
+    col = {g: j for j, g in enumerate(genres)}
+    has = np.zeros((n_movies, len(genres)), bool)
+    for m, gs in enumerate(genre_lists):
+        has[m, [col[g] for g in gs]] = True
+    pop = cat["rating_count"].reindex(range(n_movies)).to_numpy(np.float64)
+
+    is_liked = stars >= liked
+    n_liked = _per_user(users[is_liked], n_users)
     used: set[int] = set()
     out: list[dict] = []
+
+    def series(values: np.ndarray) -> pd.Series:
+        return pd.Series(values[eligible], index=eligible)
 
     def pick(key: str, name: str, scores: pd.Series, describe) -> None:
         scores = scores.drop(index=list(used), errors="ignore").dropna()
@@ -84,31 +105,35 @@ def demo_profiles(ratings: pd.DataFrame, catalog: pd.DataFrame, user_ids: pd.Ser
         out.append({"key": key, "name": name, "user_id": int(user_ids.iloc[u]), "n_ratings": int(counts[u]),
                     "description": describe(u)})  # fmt: skip
 
-    overall_mean = float(r["rating"].mean())
-    for key, name, genre in (("action_lover", "Action lover", "Action"), ("romance_fan", "Romance fan", "Romance")):
-        share = _genre_share(r, catalog, genre, liked).reindex(eligible)
-        base = float(_genre_share(ratings, catalog, genre, liked).mean()) if len(share) else 0.0
-        share = share.where(n_liked >= min_liked)
-        pick(key, name, share, lambda u, s=share, g=genre, b=base: (
-            f"{s[u]:.0%} of their {n_liked[u]} ratings of {liked:g}+ stars are {g} movies "
-            f"(a typical user: {b:.0%}); {counts[u]} ratings in all."))  # fmt: skip
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for key, name, genre in (("action_lover", "Action lover", "Action"), ("romance_fan", "Romance fan", "Romance")):
+            of_genre = has[:, col[genre]] if genre in col else np.zeros(n_movies, bool)
+            in_liked = _per_user(users[is_liked], n_users, of_genre[movies[is_liked]].astype(np.float64))
+            share = in_liked / n_liked  # NaN for users with no liked rating
+            base = float(np.nanmean(share)) if (n_liked > 0).any() else 0.0
+            share = np.where(n_liked >= min_liked, share, np.nan)
+            pick(key, name, series(share), lambda u, s=share, g=genre, b=base: (
+                f"{s[u]:.0%} of their {int(n_liked[u])} ratings of {liked:g}+ stars are {g} movies "
+                f"(a typical user: {b:.0%}); {int(counts[u])} ratings in all."))  # fmt: skip
 
-    # film buff: broad genre mix and a taste for the tail
-    genre_of = catalog.set_index("movie_idx")["genres"]
-    exploded = pd.DataFrame({"user_idx": r["user_idx"].to_numpy(), "genres": genre_of.reindex(r["movie_idx"]).to_numpy()})
-    exploded = exploded.explode("genres")
-    dist = exploded.groupby(["user_idx", "genres"]).size().unstack(fill_value=0)
-    p = dist.div(dist.sum(axis=1), axis=0).to_numpy()
-    entropy = pd.Series(-(p * np.log(np.where(p > 0, p, 1))).sum(axis=1), index=dist.index)
-    pop = catalog.set_index("movie_idx")["rating_count"]
-    tail_cut = pop.quantile(0.9)
-    tail = pd.Series(pop.reindex(r["movie_idx"]).to_numpy() < tail_cut, index=r["user_idx"].to_numpy()).groupby(level=0).mean()
-    buff = (entropy / max(float(entropy.max()), 1e-9) + tail + np.log(counts[eligible]) / np.log(counts.max() + 1)).reindex(eligible)
-    n_genres = (dist > 0).sum(axis=1)
-    pick("film_buff", "Film buff", buff, lambda u: (
-        f"{counts[u]} ratings across {n_genres[u]} genres; {tail[u]:.0%} of them outside the 10% most rated movies."))
+        # film buff: broad genre mix and a taste for the tail
+        dist = np.zeros((n_users, len(genres)))
+        for j in range(len(genres)):
+            dist[:, j] = _per_user(users, n_users, has[movies, j].astype(np.float64))
+        total = dist.sum(axis=1, keepdims=True)
+        p = dist / total  # NaN rows: users whose movies have no genre
+        entropy = -(p * np.log(np.where(p > 0, p, 1))).sum(axis=1)
+        entropy[total[:, 0] == 0] = np.nan
+        tail_cut = np.nanquantile(cat["rating_count"].to_numpy(np.float64), 0.9)
+        tail = _per_user(users, n_users, (pop[movies] < tail_cut).astype(np.float64)) / counts
+        top = np.nanmax(entropy[eligible]) if np.isfinite(entropy[eligible]).any() else 0.0
+        buff = entropy / max(float(top), 1e-9) + tail + np.log(counts) / np.log(counts.max() + 1)
+        n_genres = (dist > 0).sum(axis=1)
+        pick("film_buff", "Film buff", series(buff), lambda u: (
+            f"{int(counts[u])} ratings across {n_genres[u]} genres; {tail[u]:.0%} of them outside the 10% most rated movies."))
 
-    mean = r.groupby("user_idx")["rating"].mean()
-    pick("harsh_critic", "Harsh critic", -mean, lambda u: (
-        f"Mean rating {mean[u]:.2f} stars over {counts[u]} ratings (everyone: {overall_mean:.2f})."))
+        mean = _per_user(users, n_users, stars) / counts
+        overall_mean = float(stars[is_eligible[users]].mean())
+        pick("harsh_critic", "Harsh critic", series(-mean), lambda u: (
+            f"Mean rating {mean[u]:.2f} stars over {int(counts[u])} ratings (everyone: {overall_mean:.2f})."))
     return out

@@ -53,7 +53,7 @@ class Recommender:
                 raise MovieRecError(f"{p} is missing: run `dvc repro` to build the model, embeddings and index")
         torch.set_num_threads(1)  # one request at a time per worker; more threads only contend
         self.model: TwoTower
-        self.model, _ = load_checkpoint(paths.model)
+        self.model, _ = load_checkpoint(paths.model, mmap=True)
         # the checkpoint's MD5: what dvc.lock records and what tags its MLflow run
         self.version = "two_tower-" + file_md5(paths.model)[:12]
         with torch.no_grad():
