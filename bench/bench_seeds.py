@@ -61,12 +61,11 @@ def run_one(job: tuple[dict, int, str, str, int]) -> dict:
 
     from movierec.evaluation.protocol import TwoTowerScorer, evaluate_scorer
     from movierec.training.inputs import build_model, load_pipeline_data
-    from movierec.training.loop import TrainConfig, TrainData, fit
+    from movierec.training.loop import TrainConfig, TrainData, fit, split_settings
     from movierec.utils import load_params, set_seed
 
     params = apply_overrides(load_params(ROOT / "params.yaml"), overrides)
-    train_params = dict(params["train"])
-    train_params.pop("threads", None)
+    train_params = split_settings(params["train"])[0]
     torch.set_num_threads(threads)
     set_seed(seed)
     data = load_pipeline_data(Path(data_dir) / "prepared", Path(data_dir) / "features",

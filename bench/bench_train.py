@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from movierec.training.inputs import build_model, load_pipeline_data
-from movierec.training.loop import TrainConfig, TrainData, fit
+from movierec.training.loop import TrainConfig, TrainData, fit, split_settings
 from movierec.utils import load_params
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -45,8 +45,8 @@ def main() -> None:
     args = ap.parse_args()
     overrides = parse_overrides(FULL_SIZE if args.set is None else args.set)[0]
     params = apply_overrides(load_params(HERE.parent / "params.yaml"), overrides)
-    train_params = dict(params["train"])
-    threads = int(train_params.pop("threads", 0))
+    train_params, run = split_settings(params["train"])
+    threads = run["threads"]
     if threads:
         torch.set_num_threads(threads)
     data_dir = Path(args.data)

@@ -1,6 +1,8 @@
 """Stage `train`: fit the two-tower model, keep the epoch validation chose, log the run to MLflow."""
 
 import argparse
+import contextlib
+import sys
 import time
 from pathlib import Path
 
@@ -10,8 +12,9 @@ import torch
 from movierec.cli import run_stage
 from movierec.models.two_tower import save_checkpoint
 from movierec.training.curves import plot_curves
+from movierec.training.distributed import needs_launch, process_group, relaunch, resolve_device, threads_per_process
 from movierec.training.inputs import build_model, load_pipeline_data
-from movierec.training.loop import TrainConfig, TrainData, fit
+from movierec.training.loop import TrainConfig, TrainData, fit, split_settings
 from movierec.training.tracking import file_md5, flatten, metric_name, mlflow_run
 from movierec.utils import load_params, set_seed, write_json
 
@@ -25,26 +28,38 @@ def main() -> None:
     ap.add_argument("--curves", required=True, help="folder for the training curves (CSV + PNG)")
     args = ap.parse_args()
     params = load_params()
-    train_params = dict(params["train"])
-    threads = int(train_params.pop("threads", 0))
+    train_params, run = split_settings(params["train"])
+    threads, processes, device = run["threads"], run["processes"], resolve_device(run["device"])
+    cfg = TrainConfig(**train_params, seed=params["seed"])  # settings are checked before any process starts
+    if needs_launch(processes):
+        sys.exit(relaunch(processes, __file__, sys.argv[1:]))
+    threads = threads_per_process(threads)
     if threads:
         torch.set_num_threads(threads)
-    set_seed(params["seed"])
-    cfg = TrainConfig(**train_params, seed=params["seed"])
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    with process_group(device) as (rank, n_procs):
+        train(args, params, cfg, device, rank, n_procs)
 
+
+def train(args: argparse.Namespace, params: dict, cfg: TrainConfig, device: str, rank: int, n_procs: int) -> None:
+    """Every process trains; rank 0 alone logs to MLflow and writes the checkpoint, metrics and curves."""
+    set_seed(params["seed"])
     data = load_pipeline_data(args.prepared, args.features, params["evaluate"]["relevance_threshold"])
     model = build_model(data, params["model"])
     logged = {"seed": params["seed"], "model": params["model"], "train": params["train"],
               "relevance_threshold": params["evaluate"]["relevance_threshold"]}  # fmt: skip
-    with mlflow_run("train") as mlflow:
-        mlflow.log_params(flatten(logged))
+    with mlflow_run("train") if rank == 0 else contextlib.nullcontext() as mlflow:
+
+        def on_epoch(r: dict) -> None:
+            mlflow.log_metrics({metric_name(k): v for k, v in r.items() if k != "epoch"}, step=r["epoch"])
+
+        if mlflow is not None:
+            mlflow.log_params(flatten(logged))
         t0 = time.perf_counter()
-        model, history = fit(
-            model, TrainData(data.train, data.val_relevant, data.n_movies), cfg, device=device,
-            on_epoch=lambda r: mlflow.log_metrics({metric_name(k): v for k, v in r.items() if k != "epoch"}, step=r["epoch"]),  # noqa: E501
-        )
+        model, history = fit(model, TrainData(data.train, data.val_relevant, data.n_movies), cfg, device=device,
+                             on_epoch=on_epoch if mlflow is not None else None)  # fmt: skip
         seconds = time.perf_counter() - t0
+        if mlflow is None:
+            return
         best = next(r for r in history if r["kept"])
         save_checkpoint(args.model, model.cpu(), {"epoch": best["epoch"], "val_ndcg@10": best["val_ndcg@10"]})
         summary = {
@@ -67,7 +82,8 @@ def main() -> None:
         mlflow.set_tag("checkpoint_md5", file_md5(args.model))
         mlflow.log_artifact(args.model)
     print(f"kept epoch {best['epoch']} of {len(history)}: val NDCG@10 {best['val_ndcg@10']:.4f}; "
-          f"{seconds:.0f} s, {curves['interactions_per_s'].mean():,.0f} interactions/s on {device}")
+          f"{seconds:.0f} s, {curves['interactions_per_s'].mean():,.0f} interactions/s on {device}"
+          + (f" in {n_procs} processes" if n_procs > 1 else ""))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ from typing import Callable
 
 import numpy as np
 import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
@@ -16,6 +18,7 @@ from movierec.evaluation.protocol import TwoTowerScorer, evaluate_scorer, user_s
 from movierec.models.losses import LOSSES, bpr_loss, mse_bpr_loss, mse_loss, view_softmax_loss
 from movierec.models.two_tower import TwoTower
 from movierec.training.data import RatingLists
+from movierec.training.distributed import world
 from movierec.training.views import ViewBatch, epoch_batches
 
 
@@ -53,6 +56,17 @@ class TrainConfig:
             raise ValueError(f"batch_size and targets_per_view must be 1 or more, val_users and negatives 0 or "
                              f"more, not {self.batch_size}, {self.targets_per_view}, {self.val_users} and "
                              f"{self.negatives}")  # fmt: skip
+
+
+RUN_SETTINGS = {"threads": 0, "processes": 1, "device": "auto"}  # how, not what, to train: not TrainConfig's
+
+
+def split_settings(train_params: dict) -> tuple[dict, dict]:
+    """params.yaml's ``train`` section -> ``(TrainConfig keyword arguments, run settings)``: ``threads`` (torch
+    CPU threads, 0 = torch's default), ``processes`` and ``device`` (see :mod:`movierec.training.distributed`)."""
+    cfg = dict(train_params)
+    run = {k: type(v)(cfg.pop(k, v)) for k, v in RUN_SETTINGS.items()}
+    return cfg, run
 
 
 @dataclass
@@ -143,6 +157,19 @@ def step_loss(model: TwoTower, batch: ViewBatch, cfg: TrainConfig, log_q: torch.
     return bpr_loss(pos_s, neg_s) if cfg.loss == "bpr" else mse_bpr_loss(pos_s, neg_s, stars)
 
 
+class StepLoss(torch.nn.Module):
+    """:func:`step_loss` as a module's forward, so that DistributedDataParallel can wrap it: its gradients are
+    then averaged over the processes in the backward pass."""
+
+    def __init__(self, model: TwoTower):
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: ViewBatch, cfg: TrainConfig, log_q: torch.Tensor, n_movies: int,
+                rng: np.random.Generator, device: str) -> torch.Tensor:  # fmt: skip
+        return step_loss(self.model, batch, cfg, log_q, n_movies, rng, device)
+
+
 def fit(
     model: TwoTower,
     data: TrainData,
@@ -162,9 +189,17 @@ def fit(
     from epoch to epoch on a plateau, while each further epoch spreads the recommendations over more of the
     catalogue: where validation cannot tell two epochs apart, the later one is kept instead of whichever one
     noise put ahead.
+
+    In a process group (see :mod:`movierec.training.distributed`), every process takes the same steps, each on
+    its own share of a step's views (its in-batch negatives are its share's targets); the gradients are averaged
+    by DistributedDataParallel, so the weights stay the same everywhere. Rank 0 alone validates and calls
+    ``on_epoch``; it tells the others what validation decided.
     """
     torch.manual_seed(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)  # the epochs' views and steps: the same stream in every process
+    rank, n_procs = world()
+    # negatives and BPR draws: each process its own stream (one process keeps the single shared stream)
+    step_rng = rng if n_procs == 1 else np.random.default_rng([cfg.seed, rank])
     # the ranking losses learn from liked rows; MSE needs every rating level
     threshold = cfg.positive_threshold if cfg.loss in ("softmax", "bpr") else 0.0
     movies = data.train.items[data.train.ratings >= threshold]  # the targets of an epoch
@@ -179,6 +214,13 @@ def fit(
     opts = [torch.optim.Adam(dense, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)]
     if sparse:
         opts.append(torch.optim.SparseAdam(sparse, lr=cfg.learning_rate))
+    stepper = StepLoss(model)
+    if n_procs > 1:
+        if sparse and dist.get_backend() == "nccl":
+            raise ValueError("sparse_updates needs gloo (CPU) in several processes; NCCL has no sparse all-reduce")
+        # the content buffers never change: no need to send them at every step
+        ids = [torch.device(device).index] if str(device).startswith("cuda") else None
+        stepper = DistributedDataParallel(stepper, device_ids=ids, broadcast_buffers=False)
 
     averaged = None
     if cfg.ema_decay > 0:
@@ -192,13 +234,14 @@ def fit(
     for epoch in range(1, cfg.epochs + 1):
         model.train()
         t0 = time.perf_counter()
-        n_steps, batches = epoch_batches(data.train, lambda r: r >= threshold, cfg.targets_per_view,
-                                         cfg.batch_size, model.cfg.max_history, rng, cfg.short_history_prob)  # fmt: skip
-        quiet = {} if progress else {"disable": True}  # when shown, TQDM_DISABLE=1 still silences it
-        bar = tqdm(batches, total=n_steps, desc=f"epoch {epoch}", unit="step", leave=False, **quiet)
+        n_steps, batches = epoch_batches(data.train, lambda r: r >= threshold, cfg.targets_per_view, cfg.batch_size,
+                                         model.cfg.max_history, rng, cfg.short_history_prob, rank, n_procs)  # fmt: skip
+        # a bar on a terminal only (disable=None): a log file gets the epoch lines below, not every redraw
+        bar = tqdm(batches, total=n_steps, desc=f"epoch {epoch}", unit="step", leave=False,
+                   disable=None if progress and rank == 0 else True)
         total, seen = 0.0, 0
         for batch in bar:
-            loss = step_loss(model, batch, cfg, log_q, data.n_movies, rng, device)
+            loss = stepper(batch, cfg, log_q, data.n_movies, step_rng, device)
             for opt in opts:
                 opt.zero_grad()
             loss.backward()
@@ -215,15 +258,23 @@ def fit(
             if cfg.max_steps and steps >= cfg.max_steps:
                 break
         seconds = time.perf_counter() - t0
-        scorer = TwoTowerScorer(scored)  # ranks as evaluation will: the model's rank_history
-        metrics, _, _ = evaluate_scorer(scorer, data.train, val_relevant, [10], data.n_movies)
-        record = {"epoch": epoch, "loss": total / max(seen, 1), "val_ndcg@10": metrics["ndcg@10"],
-                  "val_recall@10": metrics["recall@10"], "seconds": seconds,
+        if n_procs > 1:  # the epoch's loss and throughput over every process's share
+            sums = torch.tensor([total, float(seen)], dtype=torch.float64)
+            dist.all_reduce(sums)
+            total, seen = float(sums[0]), int(sums[1])
+        metrics = [None]
+        if rank == 0:
+            scorer = TwoTowerScorer(scored)  # ranks as evaluation will: the model's rank_history
+            metrics[0] = evaluate_scorer(scorer, data.train, val_relevant, [10], data.n_movies)[0]
+        if n_procs > 1:
+            dist.broadcast_object_list(metrics, src=0)
+        record = {"epoch": epoch, "loss": total / max(seen, 1), "val_ndcg@10": metrics[0]["ndcg@10"],
+                  "val_recall@10": metrics[0]["recall@10"], "seconds": seconds,
                   "interactions_per_s": seen / max(seconds, 1e-9)}  # fmt: skip
         history.append(record)
-        if on_epoch:
+        if on_epoch and rank == 0:
             on_epoch(record)
-        if progress:
+        if progress and rank == 0:
             tqdm.write(f"epoch {epoch}: loss {record['loss']:.4f}, val NDCG@10 {record['val_ndcg@10']:.4f}, "
                        f"{record['interactions_per_s']:,.0f} interactions/s")  # fmt: skip
         keep, stop, slow_down = stopping.update(record["val_ndcg@10"])

@@ -119,6 +119,22 @@ def view_batch(
                      torch.from_numpy(mask), view_of, lists.items[entry], lists.ratings[entry])  # fmt: skip
 
 
+def at_least(steps: list[np.ndarray], n: int) -> list[np.ndarray]:
+    """``steps`` with any step of fewer than ``n`` views joined to the next one (the last to the one before):
+    every process must get at least one view of every step."""
+    out: list[np.ndarray] = []
+    for part in steps:
+        if out and len(out[-1]) < n:
+            out[-1] = np.concatenate([out[-1], part])
+        else:
+            out.append(part)
+    if len(out) > 1 and len(out[-1]) < n:
+        out[-2:] = [np.concatenate(out[-2:])]
+    if out and len(out[-1]) < n:
+        raise ValueError(f"an epoch has {len(out[-1])} views, fewer than the {n} training processes")
+    return out
+
+
 def epoch_batches(
     lists: RatingLists,
     liked_fn,
@@ -137,6 +153,8 @@ def epoch_batches(
     liked = liked_fn(shuffled.ratings)
     views = make_views(shuffled, liked, targets_per_view)
     steps = step_slices(views, rng.permutation(len(views)), targets_per_step)
+    if world > 1:
+        steps = at_least(steps, world)
     # the windows and short histories are drawn from a stream of each process's own, seeded from the shared
     # one, so that the shared stream (next epoch's order) stays the same in every process
     own = np.random.default_rng([int(rng.integers(1 << 62)), rank])
