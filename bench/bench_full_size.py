@@ -102,13 +102,62 @@ def serve_check(root: Path, log: Path) -> dict:
     return {"workers": len(rss), "worker_rss_gb": round(max(rss), 3) if rss else None}
 
 
+def with_genome(root: Path, dst: Path, n_tags: int = 1128) -> Path:
+    """A served project beside ``root`` whose checkpoint carries a genome of ml-25m's width for every movie
+    (random relevance, fresh weights: a worker's memory does not depend on their values), sharing ``root``'s
+    embeddings and index: what a worker holds when the model was trained on a real ml-25m download."""
+    import dataclasses
+
+    import torch
+
+    from movierec.models.two_tower import TwoTower, load_checkpoint, save_checkpoint
+
+    shutil.rmtree(dst, ignore_errors=True)
+    model, _ = load_checkpoint(root / "models" / "two_tower.pt")
+    cfg = dataclasses.replace(model.cfg, n_genome=n_tags)
+    content = {k.removeprefix("content_"): v for k, v in model.state_dict().items() if k.startswith("content_")}
+    content["genome"] = torch.rand(cfg.n_movies, n_tags, generator=torch.Generator().manual_seed(0)).half()
+    (dst / "models").mkdir(parents=True, exist_ok=True)
+    (dst / "data").mkdir(exist_ok=True)
+    save_checkpoint(dst / "models" / "two_tower.pt", TwoTower(cfg, content).eval())
+    for name in ("embeddings", "index"):
+        (dst / "data" / name).symlink_to(root / "data" / name)
+    return dst
+
+
+def serving_figures(root: Path, work: Path) -> dict:
+    """What one worker holds on the run's outputs, and on the same with a checkpoint that carries a genome."""
+    def size_mb(project: Path) -> float:
+        return round((project / "models" / "two_tower.pt").stat().st_size / 1024**2, 1)
+
+    serving = {**serve_check(root, work / "serve.log"), "checkpoint_mb": size_mb(root)}
+    genome = with_genome(root, work / "with-genome")
+    serving["with_genome"] = {**serve_check(genome, work / "serve-genome.log"), "checkpoint_mb": size_mb(genome)}
+    return serving
+
+
+def write_result(path: Path, result: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(result, indent=2) + "\n")
+    tmp.replace(path)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-S", "--set", action="append", default=[], metavar="KEY=VALUE", help="more `dvc exp run -S` overrides")
     ap.add_argument("--workdir", type=Path, default=None, help="scratch folder (default: a temporary one, removed)")
     ap.add_argument("--keep", action="store_true", help="keep the scratch folder (its outputs, cache and logs)")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "full_size.json")
+    ap.add_argument("--serve-only", type=Path, metavar="WORKDIR",
+                    help="only measure serving again, on a kept run's folder; updates 'serving' in --out")  # fmt: skip
     args = ap.parse_args()
+    if args.serve_only:
+        result = json.loads(args.out.read_text())
+        result["serving"] = serving_figures(args.serve_only / "project", args.serve_only)
+        write_result(args.out, result)
+        print(json.dumps(result["serving"], indent=2))
+        return
 
     overrides = {**FULL_SIZE_DATA, **FULL_SIZE_TRAIN}
     for kv in args.set:
@@ -146,11 +195,10 @@ def main() -> None:
                for name in ("evaluation", "train", "index", "statistics")}  # fmt: skip
     evaluation = metrics["evaluation"]
     models = [m for m in ("two_tower", "ease", "popularity") if m in evaluation]
-    serving = serve_check(root, work / "serve.log")
-    serving["checkpoint_mb"] = round((root / "models" / "two_tower.pt").stat().st_size / 1024**2, 1)
+    serving = serving_figures(root, work)
 
     result = {
-        "command": "dvc " + " ".join(cmd[2:]),
+        "command": "dvc " + " ".join(cmd[1:]),
         "commit": commit,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
         "stages": stages,
@@ -161,10 +209,7 @@ def main() -> None:
         "index": {k: metrics["index"][k] for k in ("points", "recall@10_vs_exact") if k in metrics["index"]},
         "serving": serving,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    tmp.replace(args.out)
+    write_result(args.out, result)
 
     print(f"\n{'stage':<10} {'wall':>10} {'peak RSS':>10}")
     for name, s in stages.items():
@@ -175,6 +220,8 @@ def main() -> None:
         e = evaluation[m]
         print(f"{m:<12} {e['ndcg@10']:>8.4f} {e['recall@10']:>10.4f} {e['coverage@10']:>12.4f}")
     print(f"\nserving: one worker holds {serving['worker_rss_gb']} GB; checkpoint {serving['checkpoint_mb']} MB")
+    g = serving["with_genome"]
+    print(f"with a 1,128-tag genome: one worker holds {g['worker_rss_gb']} GB; checkpoint {g['checkpoint_mb']} MB")
     print(f"wrote {args.out}")
     if args.workdir is None and not args.keep:
         shutil.rmtree(work)

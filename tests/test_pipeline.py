@@ -92,6 +92,7 @@ def test_dvc_repro_on_synthetic_data(repo_copy):
     # the index and the serving bundle
     index = json.loads((repo_copy / "metrics" / "index.json").read_text())
     assert index["points"] == index["indexed_vectors"] == 200 and index["recall@10_vs_exact"] == 1.0
+    assert index["search"] == "exact scan" and 0.9 <= index["graph_recall@10_vs_exact"] <= 1.0
     assert (repo_copy / "data" / "index" / "qdrant" / "CURRENT").is_file()
     assert len(json.loads((repo_copy / "data" / "index" / "onboarding.json").read_text())) == 15
 
@@ -140,3 +141,25 @@ def test_ml_latest_small_from_the_mirror(mirror, tmp_path, monkeypatch):
     stats = prepare(tmp_path / "raw", tmp_path / "prep", PrepareConfig())
     assert (stats["n_ratings"], stats["n_users"], stats["n_movies"]) == (100_836, 610, 9_724)
     assert stats["n_movies_catalog"] == 9_742 and stats["rows_skipped"]["total"] == 0
+
+
+@pytest.mark.slow
+def test_train_stage_starts_torchrun_itself(repo_copy):
+    """``train.processes: 2``: the stage runs under torchrun in two gloo processes; rank 0 alone writes."""
+    _set_params(repo_copy, data__dataset="synthetic", data__synthetic__n_users=120, data__synthetic__n_movies=200,
+                data__synthetic__n_ratings=6000, model__embedding_dim=16, model__hidden_dims=[32],
+                train__epochs=2, train__processes=2, train__device="cpu")  # fmt: skip
+    done = _run(["dvc", "repro", "train"], repo_copy)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "interactions/s on cpu in 2 processes" in done.stdout
+    summary = json.loads((repo_copy / "metrics" / "train.json").read_text())
+    assert summary["epochs_run"] == 2
+    from movierec.models.two_tower import load_checkpoint
+
+    model, ckpt = load_checkpoint(repo_copy / "models" / "two_tower.pt")
+    assert ckpt["epoch"] == summary["best_epoch"] and model.cfg.n_movies == 200
+    assert len((repo_copy / "plots" / "train" / "curves.csv").read_text().splitlines()) == 3  # header + 2 epochs
+
+    _set_params(repo_copy, train__processes=0)
+    bad = _run(["dvc", "repro", "train"], repo_copy)
+    assert bad.returncode != 0 and "train.processes must be 1 or more" in bad.stderr

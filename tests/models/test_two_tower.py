@@ -82,6 +82,7 @@ def test_checkpoint_round_trip_with_weights_only(tmp_path):
     assert torch.equal(loaded.movie_vectors(), model.movie_vectors())
     mapped, _ = load_checkpoint(tmp_path / "m.pt", mmap=True)  # the server's way: tensors are file pages
     assert mapped.movie_id.weight.device.type == "cpu" and not mapped.training
+    assert all(t.data_ptr() % 64 == 0 for t in mapped.state_dict().values() if t.numel())  # aligned records
     assert torch.equal(mapped.movie_vectors(), model.movie_vectors())
     assert torch.equal(mapped.history_table(), model.history_table())
 
@@ -192,3 +193,19 @@ def test_rank_history_sets_what_ranking_pools():
         make_model(rank_history=-1)
     with pytest.raises(ValueError, match="max_history"):
         make_model(max_history=0)
+
+
+def test_genome_is_read_and_kept_in_half_precision(tmp_path):
+    genome = np.random.default_rng(0).random((N_MOVIES, 4)).astype(np.float32)
+    cfg = TwoTowerConfig(n_users=N_USERS, n_movies=N_MOVIES, n_genres=2, n_tags=3, tags_per_movie=1, n_genome=4,
+                         embedding_dim=16, hidden_dims=(32,), dropout=0.0)  # fmt: skip
+    model = TwoTower(cfg, movie_content(features(), cfg, genome)).eval()
+    assert model.content_genome.dtype == torch.float16
+    assert np.allclose(model.content_genome.float().numpy(), genome, atol=1e-3)
+    flipped = TwoTower(cfg, movie_content(features(), cfg, 1 - genome)).eval()
+    flipped.load_state_dict({**model.state_dict(), "content_genome": flipped.content_genome})
+    assert not torch.allclose(model.movie_vectors(), flipped.movie_vectors())  # the movie tower reads it
+    save_checkpoint(tmp_path / "g.pt", model, {})
+    mapped, _ = load_checkpoint(tmp_path / "g.pt", mmap=True)
+    assert mapped.content_genome.dtype == torch.float16
+    assert torch.equal(mapped.movie_vectors(), model.movie_vectors())

@@ -175,3 +175,19 @@ def test_qdrant_url_selects_the_server_backend(tmp_path, monkeypatch):
     monkeypatch.delenv("QDRANT_URL")
     with pytest.raises(MovieRecError):
         open_index(tmp_path)  # the Edge backend, which finds no index here
+
+
+def test_a_small_catalogue_is_scanned_exactly_and_a_graph_is_walked_when_asked(tmp_path, monkeypatch):
+    """Under ``full_scan_kb`` of vectors Qdrant scans exactly, however small the candidate list; with
+    ``full_scan_kb=1`` every search walks the HNSW graph: approximate with a short candidate list, and
+    close to exact with the served one (``SEARCH_EF``). Random 64-d vectors: a hard case for a graph."""
+    vectors, ids, payloads, rng = _data(n=3000, dim=64)
+    queries = rng.normal(size=(200, 64)).astype(np.float32)
+    exact = build_edge_index(tmp_path / "scan", vectors, payloads, "dot")
+    graph = build_edge_index(tmp_path / "graph", vectors, payloads, "dot", full_scan_kb=1)
+    assert exact["exact"] and not graph["exact"] and graph["indexed_vectors"] == 3000
+    scan_index, graph_index = EdgeMovieIndex(tmp_path / "scan"), EdgeMovieIndex(tmp_path / "graph")
+    assert ix.recall_at_k(graph_index, vectors, ids, queries, 10, "dot") >= 0.98
+    monkeypatch.setattr(ix, "SEARCH_EF", 10)
+    assert ix.recall_at_k(scan_index, vectors, ids, queries, 10, "dot") == 1.0
+    assert ix.recall_at_k(graph_index, vectors, ids, queries, 10, "dot") < 0.9

@@ -1,10 +1,13 @@
 """The recommender core in this process, on the small served project."""
 
+import shutil
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from movierec.errors import MovieRecError
+from movierec.serving.bundle import load_bundle
 from movierec.serving.recommender import NotFoundError, Paths, Recommender
 
 
@@ -126,9 +129,19 @@ def test_missing_artifacts_say_what_to_run(tmp_path):
         Recommender(Paths.under(tmp_path))
 
 
-def test_bundle_ratings_cover_every_split(project, rec):
-    total = sum(len(pd.read_parquet(project / "data" / "prepared" / f"{s}.parquet")) for s in ("train", "val", "test"))
-    assert rec.bundle.indptr[-1] == total
+def test_bundle_ratings_cover_every_split(project, rec, tmp_path):
+    parts = [pd.read_parquet(project / "data" / "prepared" / f"{s}.parquet") for s in ("train", "val", "test")]
+    every = pd.concat(parts)
+    assert rec.bundle.indptr[-1] == len(every)
+    assert isinstance(rec.bundle.items, np.memmap)  # mapped, not copied into each worker
+    for u in (0, 7, len(rec.user_vectors) - 1):
+        mine = every[every["user_idx"] == u].sort_values("movie_idx")
+        items, stars = rec.bundle.history(u)
+        assert items.tolist() == mine["movie_idx"].tolist() and stars.tolist() == mine["rating"].tolist()
+    shutil.copytree(project / "data" / "index", tmp_path / "index")
+    (tmp_path / "index" / "history_items.npy").unlink()
+    with pytest.raises(MovieRecError, match="missing history_items.npy.*dvc repro index"):
+        load_bundle(tmp_path / "index", len(rec.user_vectors))
 
 
 def test_a_long_history_leaves_out_every_rated_movie(rec, monkeypatch):

@@ -64,7 +64,7 @@ def top_k(scorer, users: np.ndarray, known: RatingLists, exclude: RatingLists, k
     out = []
     starts = range(0, len(users), batch)
     if desc is not None:
-        starts = tqdm(starts, desc=desc, unit="chunk", leave=False)
+        starts = tqdm(starts, desc=desc, unit="chunk", leave=False, disable=None)  # terminals only
     for s in starts:
         chunk = users[s : s + batch]
         raw = scorer(chunk, known)
@@ -116,18 +116,18 @@ def segment_metrics(top, users, relevant, train_counts_user, train_counts_movie,
 
 def sample_known(known: RatingLists, users: np.ndarray, k: int, rng: np.random.Generator) -> RatingLists:
     """For cold start: each listed user keeps ``k`` of their known ratings chosen at random (fewer if they
-    have fewer), in their original order; other users keep none."""
-    chosen = np.zeros(known.n_users, dtype=bool)
-    chosen[users] = True
-    counts = known.counts()
-    owner = np.repeat(np.arange(known.n_users), counts)
+    have fewer), in their original order; other users keep none. Only the listed users' ratings are read."""
+    users = np.unique(np.asarray(users, dtype=np.int64))
+    row, items, ratings = known.gather(users)
+    counts = np.bincount(row, minlength=len(users))
     # a random rank within each user's list: sort by (user, chance), then the position inside the user
-    order = np.lexsort((rng.random(len(owner)), owner))
-    rank = np.empty(len(owner), dtype=np.int64)
-    rank[order] = np.arange(len(owner)) - np.repeat(known.indptr[:-1], counts)
-    keep = chosen[owner] & (rank < k)
-    indptr = np.concatenate([[0], np.cumsum(np.bincount(owner[keep], minlength=known.n_users))])
-    return RatingLists(indptr, known.items[keep], known.ratings[keep])
+    order = np.argsort((row.astype(np.int64) << 32) | rng.integers(0, 1 << 32, len(row), dtype=np.int64))
+    rank = np.empty(len(row), dtype=np.int64)
+    rank[order] = np.arange(len(row)) - np.repeat(np.concatenate([[0], np.cumsum(counts)])[:-1], counts)
+    keep = rank < k
+    kept = np.zeros(known.n_users, dtype=np.int64)
+    kept[users] = np.bincount(row[keep], minlength=len(users))
+    return RatingLists(np.concatenate([[0], np.cumsum(kept)]), items[keep], ratings[keep])
 
 
 def cold_start_ndcg(scorer, known: RatingLists, relevant: dict, ks: list[int], n_movies: int, seed: int) -> dict:

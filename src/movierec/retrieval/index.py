@@ -37,7 +37,9 @@ HNSW_EF_CONSTRUCT = 128
 # the graph, recall@10 against exact search was 0.975 at 64, 0.985 at 128 and 0.990 at 256 (near-random
 # vectors, as in the serving benchmark, gave 1.0 at each: they do not tell).
 SEARCH_EF = 128
-FULL_SCAN_KB = 10_000  # a segment or filter result under this many KB of vectors is scanned exactly
+# a segment, or a filter's result, under this many KB of vectors is scanned exactly instead of walking the graph:
+# ml-latest-small's 9,724 movies (5 MB) are, ml-25m's 62,423 (32 MB) are not
+FULL_SCAN_KB = 10_000
 OVERFETCH_MAX = 256  # exclude up to this many movies by asking for k + that many and dropping them here
 OVERFETCH_FIRST = 0.5  # ask first for k + this share of them; again for all only when too many came back
 
@@ -119,7 +121,8 @@ def distance_name(similarity: str) -> str:
 
 
 def _batches(n: int, size: int, desc: str) -> Iterable[tuple[int, int]]:
-    for start in tqdm(range(0, n, size), desc=desc, unit="batch", total=(n + size - 1) // size, leave=False):
+    for start in tqdm(range(0, n, size), desc=desc, unit="batch", total=(n + size - 1) // size, leave=False,
+                      disable=None):  # terminals only
         yield start, min(start + size, n)
 
 
@@ -140,10 +143,12 @@ def build_edge_index(
     payloads: list[dict],
     similarity: str,
     batch_size: int = 2048,
+    full_scan_kb: int = FULL_SCAN_KB,
 ) -> dict:
     """Build a new shard under ``root`` and make it current; return build timings.
 
-    ``vectors``: ``(n, dim)`` float32; ``payloads``: ``n`` dicts, each with an integer ``movie_id``.
+    ``vectors``: ``(n, dim)`` float32; ``payloads``: ``n`` dicts, each with an integer ``movie_id``;
+    ``full_scan_kb``: see ``FULL_SCAN_KB`` (1: every search walks the HNSW graph).
     """
     import qdrant_edge as q
 
@@ -154,7 +159,7 @@ def build_edge_index(
     shard_dir = root / f"shard-{max(existing, default=0) + 1}"
     config = q.EdgeConfig(
         vectors=q.EdgeVectorParams(size=dim, distance=getattr(q.Distance, distance_name(similarity))),
-        hnsw_config=q.HnswIndexConfig(m=HNSW_M, ef_construct=HNSW_EF_CONSTRUCT, full_scan_threshold=FULL_SCAN_KB),
+        hnsw_config=q.HnswIndexConfig(m=HNSW_M, ef_construct=HNSW_EF_CONSTRUCT, full_scan_threshold=full_scan_kb),
         # indexing_threshold 1 KB: the HNSW graph is built whatever the catalogue's size (Qdrant still scans
         # exactly where a filter leaves fewer candidates than full_scan_threshold)
         optimizers=q.EdgeOptimizersConfig(default_segment_number=1, indexing_threshold=1),
@@ -184,7 +189,8 @@ def build_edge_index(
         if old.name != shard_dir.name:
             shutil.rmtree(old, ignore_errors=True)
     return {"points": info.points_count, "indexed_vectors": info.indexed_vectors_count,
-            "upsert_s": round(t1 - t0, 3), "hnsw_build_s": round(t2 - t1, 3)}  # fmt: skip
+            "upsert_s": round(t1 - t0, 3), "hnsw_build_s": round(t2 - t1, 3),
+            "exact": vectors.nbytes / 1024 < full_scan_kb}  # fmt: skip
 
 
 class EdgeMovieIndex:
@@ -306,6 +312,16 @@ def open_index(root: str | Path) -> MovieIndex:
 
         return ClientMovieIndex(QdrantClient(url=url, api_key=os.environ.get("QDRANT_API_KEY")))
     return EdgeMovieIndex(root)
+
+
+def recall_at_k(index: MovieIndex, vectors: np.ndarray, ids: np.ndarray, queries: np.ndarray, k: int,
+                similarity: str) -> float:
+    """Share of exact search's top ``k`` (over ``vectors``) that ``index`` returns, over ``queries``."""
+    hits = 0
+    for q in queries:
+        got = {h.movie_id for h in index.search(q, k)}
+        hits += len(got & set(brute_force_top_k(vectors, ids, q, k, similarity)))
+    return hits / max(len(queries) * k, 1)
 
 
 def brute_force_top_k(vectors: np.ndarray, ids: np.ndarray, query: np.ndarray, k: int, similarity: str) -> list[int]:

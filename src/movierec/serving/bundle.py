@@ -2,8 +2,9 @@
 
 - ``qdrant/``: the movie vector index (see :mod:`movierec.retrieval.index`);
 - ``catalog.parquet``: ``movie_idx, movieId, title, year, genres, rating_count, rating_mean``;
-- ``ratings.parquet``: every known rating (``user_idx, movie_idx, rating``, by user): what a known user has
-  already seen, and what explanations point at;
+- ``history_indptr.npy``, ``history_items.npy``, ``history_ratings.npy``: every known rating by user (offsets
+  by ``user_idx``, then ``movie_idx`` and stars): what a known user has already seen, and what explanations
+  point at. Plain arrays, so that every server worker maps the same file pages instead of holding a copy;
 - ``onboarding.json``: movie ids a new visitor is asked to rate; ``profiles.json``: the demo profiles.
 """
 
@@ -20,7 +21,7 @@ from movierec.data.normalize import NO_GENRES
 from movierec.data.prepare import write_parquet
 from movierec.errors import MovieRecError
 from movierec.serving.profiles import demo_profiles, onboarding_movies
-from movierec.utils import write_json
+from movierec.utils import atomic_path, write_json
 
 CATALOG_COLUMNS = ["movie_idx", "movieId", "title", "year", "genres", "rating_count", "rating_mean"]
 
@@ -43,16 +44,26 @@ def movie_payloads(catalog: pd.DataFrame) -> list[dict]:
     return out
 
 
+def _save(path: Path, array: np.ndarray) -> None:
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.save(f, array)
+
+
 def write_bundle(out: Path, catalog: pd.DataFrame, ratings: pd.DataFrame, user_ids: pd.Series,
                  onboarding_size: int, demo_min_ratings: int) -> dict:  # fmt: skip
     """Write everything but the index; return the onboarding ids and profiles for the stage's report."""
     out.mkdir(parents=True, exist_ok=True)
     write_parquet(catalog, out / "catalog.parquet")
     # one lexsort over the two id arrays: no per-column factorising of ml-25m's 25M rows
-    order = np.lexsort((ratings["movie_idx"].to_numpy(), ratings["user_idx"].to_numpy()))
+    users = ratings["user_idx"].to_numpy()
+    order = np.lexsort((ratings["movie_idx"].to_numpy(), users))
     r = pd.DataFrame({c: ratings[c].to_numpy()[order] for c in ("user_idx", "movie_idx", "rating")})
     del order
-    write_parquet(r, out / "ratings.parquet")
+    indptr = np.zeros(len(user_ids) + 1, np.int64)
+    np.cumsum(np.bincount(users, minlength=len(user_ids))[: len(user_ids)], out=indptr[1:])
+    _save(out / "history_indptr.npy", indptr)
+    _save(out / "history_items.npy", r["movie_idx"].to_numpy(np.int32))
+    _save(out / "history_ratings.npy", r["rating"].to_numpy(np.float32))
     onboarding = onboarding_movies(catalog, onboarding_size)
     profiles = demo_profiles(r, catalog, user_ids, min_ratings=demo_min_ratings)
     write_json(out / "onboarding.json", onboarding)
@@ -64,27 +75,30 @@ def write_bundle(out: Path, catalog: pd.DataFrame, ratings: pd.DataFrame, user_i
 class Bundle:
     catalog: pd.DataFrame
     indptr: np.ndarray  # (n_users + 1,) offsets into items/ratings, by user_idx
-    items: np.ndarray  # (n_ratings,) movie_idx
-    ratings: np.ndarray  # (n_ratings,) stars
+    items: np.ndarray  # (n_ratings,) movie_idx (int32, memory-mapped)
+    ratings: np.ndarray  # (n_ratings,) stars (float32, memory-mapped)
     onboarding: list[int]
     profiles: list[dict]
 
     def history(self, user_idx: int) -> tuple[np.ndarray, np.ndarray]:
+        """The user's rated movies (int64) and stars (float32), copied out of the mapped arrays."""
         s, e = self.indptr[user_idx], self.indptr[user_idx + 1]
-        return self.items[s:e], self.ratings[s:e]
+        return self.items[s:e].astype(np.int64), np.array(self.ratings[s:e])
 
 
 def load_bundle(folder: str | Path, n_users: int) -> Bundle:
     folder = Path(folder)
-    if not (folder / "catalog.parquet").exists():
-        raise MovieRecError(f"no serving bundle in {folder}: run `dvc repro index` first")
+    missing = [n for n in ("catalog.parquet", "history_indptr.npy", "history_items.npy", "history_ratings.npy")
+               if not (folder / n).exists()]  # fmt: skip
+    if missing:
+        raise MovieRecError(f"no serving bundle in {folder} (missing {', '.join(missing)}): run `dvc repro index`")
     catalog = pd.read_parquet(folder / "catalog.parquet")
     catalog["genres"] = catalog["genres"].map(list)
-    r = pd.read_parquet(folder / "ratings.parquet")
-    users = r["user_idx"].to_numpy()
-    indptr = np.zeros(n_users + 1, np.int64)
-    np.cumsum(np.bincount(users, minlength=n_users)[:n_users], out=indptr[1:])
-    return Bundle(catalog=catalog, indptr=indptr, items=r["movie_idx"].to_numpy(np.int64),
-                  ratings=r["rating"].to_numpy(np.float32),
+    indptr = np.load(folder / "history_indptr.npy")
+    if len(indptr) != n_users + 1:
+        raise MovieRecError(f"the serving bundle in {folder} holds {len(indptr) - 1:,} users, the embeddings "
+                            f"{n_users:,}: run `dvc repro index` again")  # fmt: skip
+    return Bundle(catalog=catalog, indptr=indptr, items=np.load(folder / "history_items.npy", mmap_mode="r"),
+                  ratings=np.load(folder / "history_ratings.npy", mmap_mode="r"),
                   onboarding=json.loads((folder / "onboarding.json").read_text()),
                   profiles=json.loads((folder / "profiles.json").read_text()))  # fmt: skip

@@ -58,7 +58,7 @@ class Recommender:
         self.version = "two_tower-" + file_md5(paths.model)[:12]
         with torch.no_grad():
             self._table = self.model.history_table()
-        self.user_vectors = np.load(paths.embeddings / "user_vectors.npy")
+        self.user_vectors = np.load(paths.embeddings / "user_vectors.npy", mmap_mode="r")  # workers share the pages
         uid = pd.read_parquet(paths.embeddings / "user_ids.parquet")
         self.user_idx = dict(zip(uid["userId"].astype(int), uid["user_idx"].astype(int)))
         self.movie_vectors = movie_vectors = np.load(paths.embeddings / "movie_vectors.npy")  # as indexed

@@ -45,7 +45,7 @@ def load_pipeline_data(prepared: str | Path, features: str | Path, relevance_thr
         val_relevant=relevant_movies(val, relevance_threshold),
         test_relevant=relevant_movies(test, relevance_threshold),
         movie_features=mf,
-        genome=np.load(genome_path).astype(np.float32) if genome_path.is_file() else None,
+        genome=np.load(genome_path) if genome_path.is_file() else None,  # float16, as the model keeps it
         n_tags=len(pd.read_parquet(tag_vocab)) if tag_vocab.is_file() else 0,
     )
 
