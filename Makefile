@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup repro test bench clean-venv
+.PHONY: setup repro test test-fast bench clean-venv
 
 setup: $(VENV)/.installed
 
@@ -17,6 +17,10 @@ repro: setup
 
 test: setup
 	pytest
+
+# by choice only: leaves out the end-to-end tests, the serving tests (servers, a browser) and the mirror's data
+test-fast: setup
+	pytest -m "not slow" --ignore=tests/serving -k "not mirror" --cov-fail-under=0
 
 bench: setup
 	python bench/bench_prepare.py

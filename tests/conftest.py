@@ -37,9 +37,8 @@ def mirror() -> Path:
     """The shared local MovieLens mirror (``MOVIELENS_MIRROR``, else ``../shared/data/movielens``)."""
     path = Path(os.environ.get("MOVIELENS_MIRROR") or REPO.parent / "shared" / "data" / "movielens")
     if not (path / "ml-latest-small.zip").is_file():
-        if os.environ.get("CI"):
-            pytest.fail(f"CI needs the MovieLens mirror at {path} (set MOVIELENS_MIRROR)")
-        pytest.skip(f"no MovieLens mirror at {path}; set MOVIELENS_MIRROR")
+        pytest.fail(f"no MovieLens mirror at {path}: set MOVIELENS_MIRROR to a folder holding ml-latest-small.zip "
+                    f"and its .md5 (or run `make test-fast`, which leaves out the tests that need one)")  # fmt: skip
     return path
 
 

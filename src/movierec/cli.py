@@ -13,5 +13,8 @@ def run_stage(main: Callable[[], None]) -> None:
     try:
         main()
     except MovieRecError as e:
-        print(f"error: {e}", file=sys.stderr)
+        from tqdm import tqdm
+
+        # on its own line, even when a progress bar was left half drawn on the terminal
+        tqdm.write(f"error: {e}", file=sys.stderr)
         sys.exit(1)

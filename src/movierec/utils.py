@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import random
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -52,6 +53,41 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one step (Linux ``renameat2(RENAME_EXCHANGE)``); False where the system cannot."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if not hasattr(libc, "renameat2"):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return libc.renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | Path) -> Iterator[Path]:
+    """Yield an empty folder beside ``path`` to fill; on success it takes ``path``'s place, on any exception it is
+    removed and ``path`` stays as it was. The old folder is swapped out in one step where the system can (Linux);
+    elsewhere it is renamed aside first and removed only once the new one is in place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    build = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".building", dir=path.parent))
+    try:
+        yield build
+        os.chmod(build, 0o777 & ~_UMASK)  # mkdtemp makes 0700 folders; give the usual permissions
+        if not path.exists():
+            build.rename(path)
+        elif not _exchange(build, path):  # build now holds the old folder
+            old = build.with_suffix(".old")
+            path.rename(old)
+            build.rename(path)
+            build = old
+    finally:
+        shutil.rmtree(build, ignore_errors=True)
 
 
 def write_json(path: str | Path, obj: Any) -> None:

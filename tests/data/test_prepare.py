@@ -168,3 +168,14 @@ def test_same_seed_same_split(tmp_path):
     assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
     for name in ["train", "val", "test"]:
         pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "a" / f"{name}.parquet"), pd.read_parquet(tmp_path / "b" / f"{name}.parquet"))  # noqa: E501
+
+
+def test_a_failed_run_leaves_the_previous_output(tmp_path):
+    run(tmp_path, ratings_csv(GOOD))
+    before = {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()}
+    bad_tags = "userId,movieId,tag,timestamp\n1,1,fun,1\n1,2,dark,noon\n"
+    with pytest.raises(DataValidationError, match="tags.csv"):
+        # other ratings, and a bad tag: the tags are read after the ratings' tables are written
+        run(tmp_path, ratings_csv(GOOD[:-1]), tags=bad_tags)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "raw"]  # no half-built folder beside it

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 from movierec.data.download import DATASETS, fetch_archive, md5_of, resolve_source
 from movierec.data.normalize import normalize
 from movierec.data.synthetic import SyntheticConfig, generate
 from movierec.errors import DownloadError
+from movierec.utils import atomic_dir
 
 SPECIAL = ("synthetic", "local")
 
@@ -20,11 +20,7 @@ def acquire(dataset: str, out_dir: str | Path, *, local_path: str = "", syntheti
 
     The folder is built beside ``out_dir`` and swapped in at the end, so a failure leaves no mixed folder.
     """
-    out = Path(out_dir)
-    build = out.with_name(out.name + ".building")
-    shutil.rmtree(build, ignore_errors=True)
-    build.mkdir(parents=True)
-    try:
+    with atomic_dir(out_dir) as build:
         if dataset == "synthetic":
             cfg = SyntheticConfig(**{**(synthetic or {}), "seed": seed})
             source = {"dataset": "synthetic", **generate(cfg, build), "config": cfg.__dict__}
@@ -46,8 +42,4 @@ def acquire(dataset: str, out_dir: str | Path, *, local_path: str = "", syntheti
             choices = ", ".join([*DATASETS, *SPECIAL])
             raise DownloadError(f"unknown data.dataset {dataset!r}; choose one of {choices}")
         (build / "source.json").write_text(json.dumps(source, indent=2, sort_keys=True) + "\n")
-        shutil.rmtree(out, ignore_errors=True)
-        build.rename(out)
-    finally:
-        shutil.rmtree(build, ignore_errors=True)
     return source

@@ -120,7 +120,7 @@ class _Source:
                 resp = open(Path(self.base) / name, "rb")
                 total = os.fstat(resp.fileno()).st_size
             written = 0
-            with resp, tqdm(total=total, unit="B", unit_scale=True, desc=name, leave=False) as bar:
+            with resp, tqdm(total=total, unit="B", unit_scale=True, desc=name, leave=False, disable=None) as bar:
                 try:
                     while chunk := resp.read(_CHUNK):
                         out.write(chunk)

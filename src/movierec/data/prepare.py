@@ -39,7 +39,7 @@ from movierec.data.tables import (
     read_table,
 )
 from movierec.errors import DataValidationError
-from movierec.utils import atomic_path
+from movierec.utils import atomic_dir, atomic_path
 
 @dataclass(frozen=True)
 class PrepareConfig:
@@ -121,13 +121,17 @@ def _flag(bad: BadRows, df: pd.DataFrame, spec: TableSpec, mask, reason: str) ->
 
 
 def prepare(raw_dir: str | Path, out_dir: str | Path, cfg: PrepareConfig) -> dict:
-    """Validate, index and split the dataset in ``raw_dir``; write Parquet to ``out_dir``; return statistics."""
-    raw, out = Path(raw_dir), Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    """Validate, index and split the dataset in ``raw_dir``; write Parquet to ``out_dir``; return statistics.
+    The folder is filled beside ``out_dir`` and swapped in whole: a failure leaves the previous one."""
+    with atomic_dir(out_dir) as out:
+        return _prepare(Path(raw_dir), out, cfg)
+
+
+def _prepare(raw: Path, out: Path, cfg: PrepareConfig) -> dict:
     bad = BadRows(cfg.bad_rows)
     rng = np.random.default_rng(cfg.seed)
 
-    progress = tqdm(total=5, desc="prepare", unit="step")
+    progress = tqdm(total=5, desc="prepare", unit="step", disable=None)  # terminals only
     progress.set_postfix_str("reading movies")
     movies = load_movies(raw, bad)
     progress.update()

@@ -69,7 +69,7 @@ def generate(cfg: SyntheticConfig, out_dir: str | Path) -> dict[str, int]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(cfg.seed)
-    steps = tqdm(total=5, desc="synthetic", unit="step")
+    steps = tqdm(total=5, desc="synthetic", unit="step", disable=None)  # terminals only
 
     centres = rng.normal(size=(cfg.n_clusters, cfg.latent_dim)).astype(np.float32)
     movies = _movies(cfg, rng, centres)

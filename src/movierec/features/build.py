@@ -14,7 +14,7 @@ from movierec.data.prepare import write_parquet
 from movierec.features.interaction import interaction_features
 from movierec.features.movie import genome_matrix, genre_matrix, genre_vocabulary, movie_features, tag_features
 from movierec.features.user import user_features
-from movierec.utils import atomic_path
+from movierec.utils import atomic_dir, atomic_path
 
 
 @dataclass(frozen=True)
@@ -26,9 +26,13 @@ class FeatureConfig:
 
 def build_features(prepared: str | Path, out_dir: str | Path, cfg: FeatureConfig) -> dict:
     """Write ``user_features``, ``movie_features``, ``interactions`` (Parquet), ``genres.json``, and, when the
-    data has them, ``tag_vocab.parquet`` and ``genome.npy`` + ``genome_tag_ids.npy``. Returns a summary."""
-    src, out = Path(prepared), Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    data has them, ``tag_vocab.parquet`` and ``genome.npy`` + ``genome_tag_ids.npy``. Returns a summary. The
+    folder is filled beside ``out_dir`` and swapped in whole: a failure leaves the previous one."""
+    with atomic_dir(out_dir) as out:
+        return _build(Path(prepared), out, cfg)
+
+
+def _build(src: Path, out: Path, cfg: FeatureConfig) -> dict:
     train = pd.read_parquet(src / "train.parquet")
     movies = pd.read_parquet(src / "movies.parquet")
     users = pd.read_parquet(src / "user_index.parquet")
