@@ -157,3 +157,26 @@ def test_validation_reads_a_fixed_sample_of_users(data):
     assert len(sample) == 10 and set(sample) <= set(data.val_relevant)
     assert user_sample(data.val_relevant, 10, 42).keys() == sample.keys()
     assert user_sample(data.val_relevant, 0, 42) is data.val_relevant
+
+
+def test_two_threads_train_the_same_weights_twice(tmp_path):
+    """With 2 CPU threads, the embedding gradients' sums came out in a different order from run to run (the
+    same seed gave another checkpoint); training now runs with torch's deterministic algorithms."""
+    generate(SyntheticConfig(n_users=300, n_movies=400, n_ratings=30_000, seed=9), tmp_path / "raw")
+    prepare(tmp_path / "raw", tmp_path / "prep", PrepareConfig(seed=9))
+    build_features(tmp_path / "prep", tmp_path / "feat", FeatureConfig())
+    data = load_pipeline_data(tmp_path / "prep", tmp_path / "feat", 4.0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        states = []
+        for _ in range(2):
+            torch.manual_seed(0)
+            model = build_model(data, {"embedding_dim": 32, "hidden_dims": [32], "max_history": 50})
+            model, _ = fit(model, TrainData(data.train, data.val_relevant, data.n_movies),
+                           TrainConfig(epochs=1, batch_size=1024), progress=False)  # fmt: skip
+            states.append(model.state_dict())
+    finally:
+        torch.set_num_threads(threads)
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+    assert not torch.are_deterministic_algorithms_enabled()  # the process's setting is given back

@@ -194,7 +194,22 @@ def fit(
     its own share of a step's views (its in-batch negatives are its share's targets); the gradients are averaged
     by DistributedDataParallel, so the weights stay the same everywhere. Rank 0 alone validates and calls
     ``on_epoch``; it tells the others what validation decided.
+
+    Training runs with torch's deterministic algorithms: with more than one CPU thread, the gradient sums of
+    the embedding lookups otherwise land in a different order from run to run, and the same seed gave a
+    different checkpoint each time.
     """
+    previous = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    # warn_only: on GPUs some ops have no deterministic version; they warn rather than stop training
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        return _fit(model, data, cfg, on_epoch, progress, device)
+    finally:
+        torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
+
+
+def _fit(model: TwoTower, data: TrainData, cfg: TrainConfig, on_epoch: Callable[[dict], None] | None, progress: bool,
+         device: str) -> tuple[TwoTower, list[dict]]:  # fmt: skip
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)  # the epochs' views and steps: the same stream in every process
     rank, n_procs = world()
