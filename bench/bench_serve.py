@@ -316,6 +316,9 @@ def main() -> None:
     try:
         for backend in args.cache:
             for workers in args.workers:
+                if backend == "memory" and workers > 1:  # the service refuses: sessions would not be shared
+                    print(f"skipping {workers} workers with the in-process cache: several workers need REDIS_URL")
+                    continue
                 rows += measure(root, scripts, backend, workers, args.duration, args.repeats, rport, rclient, tmp)
     finally:
         redis_proc.terminate()

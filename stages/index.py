@@ -41,11 +41,9 @@ def main() -> None:
     users = np.load(emb / "user_vectors.npy")
     build = build_edge_index(out / "qdrant", movies, movie_payloads(catalog), similarity, p["batch_size"])
     if qdrant_url():
-        from qdrant_client import QdrantClient
+        from movierec.retrieval.index import build_client_index, server_client
 
-        from movierec.retrieval.index import build_client_index
-
-        build["server"] = build_client_index(QdrantClient(url=qdrant_url()), movies, movie_payloads(catalog), similarity)
+        build["server"] = build_client_index(server_client(), movies, movie_payloads(catalog), similarity)
 
     # recall against exact search on sampled known users: as served, and through the HNSW graph (a catalogue
     # small enough to be scanned exactly is served exactly: then a throw-away graph-only index is measured)

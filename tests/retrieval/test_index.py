@@ -172,6 +172,8 @@ def test_qdrant_url_selects_the_server_backend(tmp_path, monkeypatch):
     index = open_index(tmp_path)
     assert isinstance(index, ClientMovieIndex) and index.alias == ix.ALIAS
     index.close()
+    monkeypatch.setenv("QDRANT_API_KEY", "secret")  # the index stage uploads through the same client
+    assert ix.server_client().init_options["api_key"] == "secret"
     monkeypatch.delenv("QDRANT_URL")
     with pytest.raises(MovieRecError):
         open_index(tmp_path)  # the Edge backend, which finds no index here

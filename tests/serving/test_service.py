@@ -112,6 +112,50 @@ def test_popular_similar_search_and_demo(server):
     assert status == 200 and demo["profile"]["key"] == "harsh_critic" and len(demo["items"]) == 5
 
 
+def _raw(server, path: str, data: bytes, content_type: str | None) -> tuple[int, bytes]:
+    import urllib.error
+    import urllib.request
+
+    headers = {"Content-Type": content_type} if content_type else {}
+    req = urllib.request.Request(server.base + path, data=data, method="POST", headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def test_abuse_gets_a_4xx_never_a_500_and_one_log_line(server, project):
+    uid, _ = _user(project)
+    status, out = server.post("/recommend", {"user_id": 2**64})  # was a 500 (the cache key's 64-bit ints)
+    assert status == 400 and "less than or equal to" in json.dumps(out)
+    for body in ({"user_id": True}, {"user_id": "1"}, {"user_id": uid, "explain": 0}, {"user_id": uid, "k": 5.0}):
+        assert server.post("/recommend", body)[0] == 400, body  # strict JSON types
+    movie = server.post("/popular", {"k": 1})[1]["items"][0]["movie_id"]
+    assert server.post("/rate", {"ratings": [{"movie_id": movie, "rating": "4"}]})[0] == 400
+    assert server.post("/rate", {"ratings": [{"movie_id": movie, "rating": 4}]})[0] == 200  # a JSON integer is a number
+    status, out = server.post("/recommend", {"user_id": 10**8})
+    assert status == 404 and isinstance(out, dict) and "unknown user_id" in out["error"]  # one object, as validation's
+    status, out = server.post("/recommend", {"user_id": 1, "k": 0})
+    assert status == 400 and isinstance(out, dict) and out["error"] and out["detail"]
+
+    body = json.dumps({"user_id": uid}).encode()
+    for ctype in ("multipart/form-data", "text/plain", "application/x-www-form-urlencoded", None):
+        status, raw = _raw(server, "/recommend", body, ctype)  # no boundary: was a 500 on every API
+        assert status == 415 and b"application/json" in raw, ctype
+    long_genres = json.dumps({"user_id": uid, "genres": ["x" * 3000] * 20}).encode()
+    status, raw = _raw(server, "/recommend", long_genres, "application/json")
+    assert status == 400 and len(raw) < 5_000  # the 60 KB of input is not echoed
+    status, raw = _raw(server, "/recommend", b'{"user_id": 1, "pad": "' + b"x" * 70_000 + b'"}', "application/json")
+    assert status == 413 and b"at most 65,536 bytes" in raw
+
+    status, page = server.get("/")  # the framework's page loaded a third-party tag manager
+    assert status == 200 and b"googletagmanager" not in page and page == server.get("/ui/")[1]
+
+    log = server.log.read_text()
+    assert "Exception on /recommend" not in log and "client error" in log  # one line at INFO, no traceback
+
+
 def test_service_keeps_answering_when_redis_goes_away_and_recovers(server, project, redis_server):
     """Runs last in this module: it stops and restarts the shared redis-server."""
     uid, _ = _user(project)
@@ -161,3 +205,59 @@ def test_the_young_generations_are_collected_every_few_answers(monkeypatch):
     finally:
         gc.callbacks.remove(watch)
     assert started.count(1) == before + 1 and response.body == b'{"a":1}'
+
+
+def _asgi_call(gate, messages: list[dict], headers: list[tuple[bytes, bytes]]) -> tuple[int, bytes, list]:
+    import asyncio
+
+    seen, sent = [], []
+
+    async def app(scope, receive, send):  # an API that echoes what it was given
+        body = b""
+        while True:
+            m = await receive()
+            body += m.get("body", b"")
+            if not m.get("more_body"):
+                break
+        seen.append(body)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": body})
+
+    queue = list(messages)
+
+    async def receive():
+        return queue.pop(0) if queue else {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/recommend", "headers": headers}
+    asyncio.run(gate(app, 16)(scope, receive, send) if isinstance(gate, type) else gate(scope, receive, send))
+    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
+    return status, b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body"), seen
+
+
+def test_the_request_gate_counts_chunked_bodies_too():
+    from movierec.serving.service import RequestGate
+
+    json_ct = [(b"content-type", b"application/json; charset=utf-8")]
+    chunks = [{"type": "http.request", "body": b'{"a":', "more_body": True},
+              {"type": "http.request", "body": b"1}", "more_body": False}]  # fmt: skip
+    status, body, seen = _asgi_call(RequestGate, chunks, json_ct)
+    assert status == 200 and seen == [b'{"a":1}']  # handed on whole
+    big = [{"type": "http.request", "body": b"x" * 10, "more_body": True}] * 3
+    status, body, seen = _asgi_call(RequestGate, big, json_ct)
+    assert status == 413 and seen == [] and b"at most 16 bytes" in body
+    status, _, seen = _asgi_call(RequestGate, chunks[:1], json_ct + [(b"content-length", b"17")])
+    assert status == 413 and seen == []
+    status, _, seen = _asgi_call(RequestGate, chunks, [(b"content-type", b"text/plain")])
+    assert status == 415 and seen == []
+
+
+def test_several_workers_without_redis_are_refused_with_the_way_out(project, tmp_path):
+    """Two workers with in-process sessions lost a visitor's session on every other request (404s): the
+    server now refuses to start, and says what to do."""
+    from tests.serving.conftest import start_server
+
+    with pytest.raises(RuntimeError, match="MOVIEREC_WORKERS=2 needs REDIS_URL"):
+        start_server(project, tmp_path / "serve.log", MOVIEREC_WORKERS="2")

@@ -5,7 +5,7 @@ import time
 import pytest
 
 from movierec.serving import store as store_module
-from movierec.serving.store import SESSION_KEYS_PREFIX, MemoryKV, Store
+from movierec.serving.store import SESSION_KEYS_PREFIX, MemoryKV, Session, SessionFull, SessionNotFound, Store
 from tests.serving.conftest import RedisServer, free_port
 
 
@@ -56,9 +56,39 @@ def test_cache_and_session_invalidation(store):
     store.invalidate_session("never-seen")  # harmless
 
     assert store.session_get("s1") is None
-    store.session_set("s1", {10: 4.5, 20: 1.0})
-    assert store.session_get("s1") == {10: 4.5, 20: 1.0}
+    with pytest.raises(SessionNotFound):
+        store.session_rate("s1", {10: 4.5}, new=False, max_ratings=5)  # only a new session may start
+    first = store.session_rate("s1", {10: 4.5, 20: 1.0}, new=True, max_ratings=5)
+    assert first == store.session_get("s1") == Session({10: 4.5, 20: 1.0}, 1)
+    store.cache_set(key, b'{"items":[1,2]}', session_id="s1")
+    second = store.session_rate("s1", {20: 2.0, 30: 5.0}, new=False, max_ratings=5)  # 20 rated again: replaced
+    assert second == Session({10: 4.5, 20: 2.0, 30: 5.0}, 2) and store.cache_get(key) is None
+    with pytest.raises(SessionFull) as full:
+        store.session_rate("s1", {40: 1.0, 50: 1.0, 60: 1.0}, new=False, max_ratings=5)
+    assert full.value.args[0] == 6 and store.session_get("s1") == second  # nothing stored
     assert store.backend in ("memory", "redis")
+
+
+def test_concurrent_ratings_of_one_session_all_land(store):
+    """Two /rate calls on one session at once used to read, merge and write back each on its own: one of
+    the two ratings was lost now and then. The merge is one atomic step now."""
+    import threading
+
+    store.session_rate("race", {0: 3.0}, new=True, max_ratings=500)
+    barrier = threading.Barrier(8)
+
+    def rate(movie: int) -> None:
+        barrier.wait()
+        for j in range(25):
+            store.session_rate("race", {movie * 100 + j: 4.0}, new=False, max_ratings=500)
+
+    threads = [threading.Thread(target=rate, args=(m,)) for m in range(1, 9)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    session = store.session_get("race")
+    assert len(session.ratings) == 1 + 8 * 25 and session.version == 1 + 8 * 25
 
 
 def test_redis_outage_bypasses_the_cache_and_recovers():
@@ -67,13 +97,13 @@ def test_redis_outage_bypasses_the_cache_and_recovers():
     store = Store(server.url, cache_ttl=60, session_ttl=60)
     store.redis.retry_after = 0.2
     store.cache_set("k", b"1")
-    store.session_set("s", {1: 5.0})
+    store.session_rate("s", {1: 5.0}, new=True, max_ratings=10)
     server.stop()
     assert store.cache_get("k") is None  # a miss, not an exception
     assert store.backend == "redis-unavailable"
     store.cache_set("k2", b"2")  # dropped
-    store.session_set("s2", {2: 3.0})  # kept in memory meanwhile
-    assert store.session_get("s2") == {2: 3.0}
+    store.session_rate("s2", {2: 3.0}, new=True, max_ratings=10)  # kept in memory meanwhile
+    assert store.session_get("s2").ratings == {2: 3.0}
     t = time.monotonic()
     for _ in range(100):  # while down, calls skip Redis instead of waiting on it
         store.cache_get("k")

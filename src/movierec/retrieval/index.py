@@ -304,13 +304,18 @@ def qdrant_url() -> str | None:
     return os.environ.get("QDRANT_URL") or None
 
 
+def server_client():
+    """A client of the Qdrant server named by ``QDRANT_URL``, with ``QDRANT_API_KEY`` when set: one way to
+    connect for the index stage (which uploads) and the service (which searches)."""
+    from qdrant_client import QdrantClient
+
+    return QdrantClient(url=qdrant_url(), api_key=os.environ.get("QDRANT_API_KEY") or None)
+
+
 def open_index(root: str | Path) -> MovieIndex:
     """The server named by ``QDRANT_URL`` when set, else the Edge shard under ``root``."""
-    url = qdrant_url()
-    if url:
-        from qdrant_client import QdrantClient
-
-        return ClientMovieIndex(QdrantClient(url=url, api_key=os.environ.get("QDRANT_API_KEY")))
+    if qdrant_url():
+        return ClientMovieIndex(server_client())
     return EdgeMovieIndex(root)
 
 

@@ -9,6 +9,7 @@ embedded Qdrant Edge index), ``MOVIEREC_WORKERS`` (server processes, default 1),
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import logging
 import os
@@ -21,24 +22,30 @@ for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
 
 import bentoml  # noqa: E402
 import orjson  # noqa: E402
-from bentoml.exceptions import InvalidArgument, NotFound  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 from fastapi.responses import HTMLResponse  # noqa: E402
-from starlette.responses import Response  # noqa: E402
+from starlette.responses import RedirectResponse, Response  # noqa: E402
 from pydantic import BaseModel, Field  # noqa: E402
 
 from movierec.errors import MovieRecError  # noqa: E402
 from movierec.serving.recommender import NotFoundError, Paths, Recommender  # noqa: E402
-from movierec.serving.store import Store  # noqa: E402
+from movierec.serving.store import Session, SessionFull, SessionNotFound, Store  # noqa: E402
 
 log = logging.getLogger("movierec.service")
 
-Stars = Annotated[float, Field(ge=0.5, le=5.0, multiple_of=0.5, description="0.5 to 5.0 in half stars")]
-K = Annotated[int, Field(ge=1, le=100, description="how many recommendations")]
-Genres = Annotated[list[str], Field(max_length=20, description="keep movies of any of these genres")]
-Year = Annotated[int | None, Field(ge=1800, le=2100)]
-MovieId = Annotated[int, Field(ge=1)]
+# Strict JSON types: `true` is not user 1, "4" is not 4 stars, 0 is not false. Ids fit in 64 bits and every
+# string is short, so that no input reaches the cache keys, the logs or an error message unbounded.
+Stars = Annotated[float, Field(strict=True, ge=0.5, le=5.0, multiple_of=0.5, description="0.5 to 5.0 in half stars")]
+K = Annotated[int, Field(strict=True, ge=1, le=100, description="how many recommendations")]
+Genre = Annotated[str, Field(min_length=1, max_length=40)]
+Genres = Annotated[list[Genre], Field(max_length=20, description="keep movies of any of these genres")]
+Year = Annotated[int | None, Field(strict=True, ge=1800, le=2100)]
+MovieId = Annotated[int, Field(strict=True, ge=1, le=2**63 - 1)]
+Flag = Annotated[bool, Field(strict=True)]
+Count = Annotated[int, Field(strict=True, ge=1, le=50)]
 SessionId = Annotated[str, Field(min_length=8, max_length=64, pattern=r"^[0-9a-f]+$")]
+MAX_BODY = 64 * 1024  # bytes; the largest valid request (200 ratings, 20 genres) is under 10 KB
+MAX_SESSION = 500  # ratings one visitor's session holds
 
 
 class Rating(BaseModel):
@@ -50,15 +57,105 @@ WEB = Path(__file__).parent / "web"
 ui = FastAPI(title="movierec web page")
 
 
+class ClientError(Exception):
+    """A request the service cannot answer, and why: answered as ``{"error": message}`` with ``status``."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+def _error(status: int, message: str) -> Response:
+    return Response(orjson.dumps({"error": message}), status_code=status, media_type="application/json")
+
+
 @contextlib.contextmanager
 def _client_errors() -> Iterator[None]:
     """Our own errors are the client's: 404 for an unknown id, 400 for the rest, with their message."""
     try:
         yield
     except NotFoundError as e:
-        raise NotFound(str(e)) from None
+        raise ClientError(404, str(e)) from None
     except MovieRecError as e:
-        raise InvalidArgument(str(e)) from None
+        raise ClientError(400, str(e)) from None
+
+
+def _answers_client_errors(api: Callable) -> Callable:
+    """A client's error is answered, not raised: one JSON object ``{"error": ...}`` (the shape of the
+    framework's own validation errors), logged as one line at INFO rather than as a server error."""
+
+    @functools.wraps(api)
+    async def wrapper(*args, **kwargs):
+        try:
+            return await api(*args, **kwargs)
+        except ClientError as e:
+            log.info("client error %d on /%s: %s", e.status, api.__name__, e)
+            return _error(e.status, str(e))
+
+    return wrapper
+
+
+class RequestGate:
+    """ASGI middleware in front of every API: a POST body must be JSON (``application/json``: a web page on
+    another site cannot send that without a CORS preflight, which the service does not grant) of at most
+    ``max_body`` bytes. Anything else is refused before it is read or parsed. ``GET /`` leads to the web page."""
+
+    def __init__(self, app, max_body: int = MAX_BODY):
+        self.app, self.max_body = app, max_body
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD") and scope["path"] == "/":
+            # the framework's page here loads a third-party tag manager: send visitors to ours, which is offline
+            return await RedirectResponse("/ui/", status_code=307)(scope, receive, send)
+        if scope["type"] != "http" or scope["method"] != "POST":
+            return await self.app(scope, receive, send)
+        headers = dict(scope["headers"])
+        if headers.get(b"content-type", b"").split(b";")[0].strip().lower() != b"application/json":
+            return await _error(415, "send the request body as JSON, with Content-Type: application/json")(scope, receive, send)
+        too_large = _error(413, f"a request body holds at most {self.max_body:,} bytes")
+        length = headers.get(b"content-length")
+        if length is not None:
+            if not length.strip().isdigit() or int(length) > self.max_body:
+                return await too_large(scope, receive, send)
+            return await self.app(scope, receive, send)
+        body = bytearray()  # chunked: read it here, counting, then hand it on whole
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            body += message.get("body", b"")
+            if len(body) > self.max_body:
+                return await too_large(scope, receive, send)
+            if not message.get("more_body"):
+                break
+        handed = False
+
+        async def replay():
+            nonlocal handed
+            if handed:
+                return await receive()
+            handed = True
+            return {"type": "http.request", "body": bytes(body), "more_body": False}
+
+        return await self.app(scope, replay, send)
+
+
+class _ClientErrorsAtInfo(logging.Filter):
+    """The framework logs a request that fails validation at ERROR with a traceback: one line at INFO instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        client = exc is not None and (type(exc).__name__ == "ValidationError"
+                                      or getattr(getattr(exc, "error_code", None), "value", 500) < 500)  # fmt: skip
+        if client:
+            where = record.args[0] if isinstance(record.args, tuple) and record.args else "?"
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.msg, record.args = "client error on %s: %s", (where, str(exc).splitlines()[0][:200])
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+logging.getLogger("bentoml._internal.server.http_app").addFilter(_ClientErrorsAtInfo())
 
 
 def _answer(version: str, fn: Callable[[], dict]) -> bytes:
@@ -118,8 +215,15 @@ def _json(body: bytes) -> Response:
     return Response(body, media_type="application/json")
 
 
-@bentoml.service(name="movierec", workers=int(os.environ.get("MOVIEREC_WORKERS", "1")),
-                 traffic={"timeout": 10})  # fmt: skip
+WORKERS = int(os.environ.get("MOVIEREC_WORKERS", "1"))
+if WORKERS > 1 and not os.environ.get("REDIS_URL"):
+    # sessions (and the cache) would live in each worker's own memory, and a visitor's next request would land
+    # on whichever worker accepts it: their session would come and go
+    raise MovieRecError(f"MOVIEREC_WORKERS={WORKERS} needs REDIS_URL, where every worker keeps the visitors' sessions: "
+                        "start redis-server and set REDIS_URL=redis://localhost:6379/0, or run one worker")
+
+
+@bentoml.service(name="movierec", workers=WORKERS, traffic={"timeout": 10})
 @bentoml.asgi_app(ui, path="/ui")
 class MovieRec:
     def __init__(self) -> None:
@@ -152,83 +256,93 @@ class MovieRec:
 
     # ----- APIs ---------------------------------------------------------------------------------------
     @bentoml.api
+    @_answers_client_errors
     async def version(self) -> dict:
         """The model version; constant, so it also measures the framework's own overhead."""
         return _json(self._version_body)
 
     @bentoml.api
+    @_answers_client_errors
     async def ping(self) -> dict:
         """A constant returned as a dict, through BentoML's own response encoding (benchmark reference)."""
         return {"ok": True}
 
     @bentoml.api
+    @_answers_client_errors
     async def recommend(self, user_id: MovieId, k: K = 10, genres: Genres = [], year_min: Year = None,
-                        year_max: Year = None, explain: bool = False) -> dict:  # noqa: B006  # fmt: skip
+                        year_max: Year = None, explain: Flag = False) -> dict:  # noqa: B006  # fmt: skip
         """Recommendations for a known user: movies they rated are excluded."""
         req = {"user_id": user_id, "k": k, "genres": sorted(genres), "year_min": year_min, "year_max": year_max,
                "explain": explain}  # fmt: skip
         return self._cached("recommend", req, lambda: self.rec.for_user(user_id, k, genres, year_min, year_max, explain))
 
     @bentoml.api
+    @_answers_client_errors
     async def similar(self, movie_id: MovieId, k: K = 10) -> dict:
         """Movies nearest to one movie in the model's space."""
         return _json(_answer(self.model_version, lambda: self.rec.similar(movie_id, k)))
 
     @bentoml.api
+    @_answers_client_errors
     async def search(self, query: Annotated[str, Field(min_length=1, max_length=200)],
-                     limit: Annotated[int, Field(ge=1, le=50)] = 10) -> dict:  # fmt: skip
+                     limit: Count = 10) -> dict:  # fmt: skip
         """Movies whose title contains ``query`` (case-insensitive), title starts first, then most rated."""
         return _json(_answer(self.model_version, lambda: self.rec.search(query, limit)))
 
     @bentoml.api
-    async def onboarding(self, n: Annotated[int, Field(ge=1, le=50)] = 15) -> dict:
+    @_answers_client_errors
+    async def onboarding(self, n: Count = 15) -> dict:
         """Movies to ask a new visitor to rate: popular, spread over genres and decades."""
         return _json(_answer(self.model_version, lambda: self.rec.onboarding(n)))
 
     @bentoml.api
+    @_answers_client_errors
     async def popular(self, k: K = 10, genres: Genres = [], year_min: Year = None, year_max: Year = None) -> dict:  # noqa: B006
         """The most rated movies, labelled as such: what a visitor with no ratings sees."""
         req = {"k": k, "genres": sorted(genres), "year_min": year_min, "year_max": year_max}
         return self._cached("popular", req, lambda: self.rec.popular(k, genres, year_min, year_max))
 
     @bentoml.api
+    @_answers_client_errors
     async def rate(self, ratings: Annotated[list[Rating], Field(min_length=1, max_length=200)],
                    session_id: SessionId | None = None, k: K = 10, genres: Genres = [], year_min: Year = None,
-                   year_max: Year = None, explain: bool = True) -> dict:  # noqa: B006  # fmt: skip
+                   year_max: Year = None, explain: Flag = True) -> dict:  # noqa: B006  # fmt: skip
         """A visitor rates movies (a new session, or more ratings on ``session_id``) and gets recommendations
         from the user tower at once. A later rating of the same movie replaces the earlier one."""
         with _client_errors():  # before anything is stored
             self.rec.check_filters(genres, year_min, year_max)
-        new = session_id is None
-        if new:
-            session_id, known = self.store.new_session_id(), {}
-        else:
-            known = self.store.session_get(session_id)
-            if known is None:
-                raise NotFound(f"unknown or expired session_id {session_id}: start a new one by leaving it out")
+        if session_id is not None and self.store.session_get(session_id) is None:  # said first; the merge checks again
+            raise ClientError(404, f"unknown or expired session_id {session_id}: start a new one by leaving it out")
         for r in ratings:
             if r.movie_id not in self.rec.movie_idx:
-                raise NotFound(f"unknown movie_id {r.movie_id}: search by title to find a movie's id")
-        merged = {**known, **{r.movie_id: r.rating for r in ratings}}
-        if len(merged) > 500:
-            raise InvalidArgument(f"a session holds at most 500 ratings; this one would hold {len(merged)}")
-        self.store.session_set(session_id, merged)
-        if not new:
-            self.store.invalidate_session(session_id)
-        return self._session_answer(session_id, merged, k, genres, year_min, year_max, explain, fresh=True)
+                raise ClientError(404, f"unknown movie_id {r.movie_id}: search by title to find a movie's id")
+        new = session_id is None
+        if new:
+            session_id = self.store.new_session_id()
+        try:  # one atomic merge: concurrent ratings of one session all land
+            session = self.store.session_rate(session_id, {r.movie_id: r.rating for r in ratings}, new, MAX_SESSION)
+        except SessionNotFound:
+            raise ClientError(404, f"unknown or expired session_id {session_id}: start a new one by leaving it out") from None
+        except SessionFull as e:
+            raise ClientError(400, f"a session holds at most {MAX_SESSION} ratings; this one would hold {e.args[0]}") from None
+        return self._session_answer(session_id, session, k, genres, year_min, year_max, explain, fresh=True)
 
     @bentoml.api
+    @_answers_client_errors
     async def session(self, session_id: SessionId, k: K = 10, genres: Genres = [], year_min: Year = None,
-                      year_max: Year = None, explain: bool = True) -> dict:  # noqa: B006  # fmt: skip
+                      year_max: Year = None, explain: Flag = True) -> dict:  # noqa: B006  # fmt: skip
         """Recommendations for an existing session (cached until the session rates again)."""
-        merged = self.store.session_get(session_id)
-        if merged is None:
-            raise NotFound(f"unknown or expired session_id {session_id}: rate movies through /rate to start one")
-        return self._session_answer(session_id, merged, k, genres, year_min, year_max, explain)
+        session = self.store.session_get(session_id)
+        if session is None:
+            raise ClientError(404, f"unknown or expired session_id {session_id}: rate movies through /rate to start one")
+        return self._session_answer(session_id, session, k, genres, year_min, year_max, explain)
 
-    def _session_answer(self, session_id, merged, k, genres, year_min, year_max, explain, fresh=False) -> Response:
-        req = {"session_id": session_id, "k": k, "genres": sorted(genres), "year_min": year_min,
-               "year_max": year_max, "explain": explain}  # fmt: skip
+    def _session_answer(self, session_id: str, session: Session, k, genres, year_min, year_max, explain,
+                        fresh: bool = False) -> Response:  # fmt: skip
+        # the version in the key: an answer computed from older ratings is never served for newer ones
+        req = {"session_id": session_id, "version": session.version, "k": k, "genres": sorted(genres),
+               "year_min": year_min, "year_max": year_max, "explain": explain}  # fmt: skip
+        merged = session.ratings
 
         def run() -> dict:
             out = self.rec.for_ratings(merged, k, genres, year_min, year_max, explain)
@@ -239,13 +353,15 @@ class MovieRec:
         return self._cached("session", req, run, session_id=session_id, fresh=fresh)
 
     @bentoml.api
+    @_answers_client_errors
     async def demo_profiles(self) -> dict:
         """The demo profiles: real users of the dataset chosen by their ratings."""
         return _json(_answer(self.model_version, lambda: {"profiles": list(self.rec.profiles.values())}))
 
     @bentoml.api
+    @_answers_client_errors
     async def demo(self, profile: Annotated[str, Field(min_length=1, max_length=40)], k: K = 10,
-                   explain: bool = True) -> dict:  # fmt: skip
+                   explain: Flag = True) -> dict:  # fmt: skip
         """Instant recommendations for a demo profile, with explanations."""
         return self._cached("demo", {"profile": profile, "k": k, "explain": explain},
                             lambda: self.rec.demo(profile, k, explain))  # fmt: skip
@@ -259,3 +375,6 @@ class MovieRec:
     def health(self) -> dict[str, Any]:
         return {"status": "ok", "model_version": self.model_version, "movies": len(self.rec.movie_ids),
                 "indexed": self.rec.index.count(), "cache": self.store.backend}  # fmt: skip
+
+
+MovieRec.add_asgi_middleware(RequestGate, max_body=MAX_BODY)

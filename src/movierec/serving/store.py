@@ -27,6 +27,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import orjson
@@ -34,7 +35,7 @@ import orjson
 log = logging.getLogger("movierec.store")
 
 CACHE_PREFIX = "movierec:rec:"
-SESSION_PREFIX = "movierec:session:"
+SESSION_PREFIX = "movierec:sess:"  # hashes (see Store.session_rate)
 SESSION_KEYS_PREFIX = "movierec:session-keys:"
 KEYS_CHANNEL = "movierec:cache-keys"  # workers announce the cache keys they write here
 WRITE_BEHIND_S = 0.05  # a new cache entry reaches Redis within this long when no cache read carries it
@@ -154,6 +155,7 @@ class Store:
     def __init__(self, redis_url: str | None = None, cache_ttl: float = 300, session_ttl: float = 86_400):
         self.redis = GuardedRedis(redis_url) if redis_url else None
         self.memory = MemoryKV()
+        self._sessions_lock = threading.Lock()  # one merge at a time in memory
         self.cache_ttl = cache_ttl
         self.session_ttl = session_ttl
         self._pending: list[tuple[str, bytes]] = []  # new cache entries not yet in Redis
@@ -302,25 +304,89 @@ class Store:
             self.redis.call(drop)
 
     # ----- sessions -----------------------------------------------------------------------------------
+    # A session is a hash: one field per rated movie (movie id -> stars) and ``v``, its version, raised by every
+    # rating. Ratings are merged in one atomic step (a Lua script in Redis, a lock in memory), so that two
+    # concurrent /rate calls on one session both land; answers computed from a session are cached under its
+    # version, so that an answer computed from older ratings can never be served for newer ones.
     @staticmethod
     def new_session_id() -> str:
         return uuid.uuid4().hex
 
-    def session_get(self, session_id: str) -> dict[int, float] | None:
-        """``{movie_id: stars}``, or None for an unknown or expired session."""
+    def session_get(self, session_id: str) -> Session | None:
+        """The session's ratings and version, or None for an unknown or expired session."""
         key = SESSION_PREFIX + session_id
         if self.redis is not None:
-            ok, raw = self.redis.call(lambda r: r.get(key))
+            ok, raw = self.redis.call(lambda r: r.hgetall(key))
             if ok:
-                return {int(m): float(s) for m, s in json.loads(raw).items()} if raw is not None else None
-        raw = self.memory.get(key)
-        return dict(raw) if raw is not None else None
+                return _session(raw) if raw else None
+        with self._sessions_lock:
+            found = self.memory.get(key)
+            return Session(dict(found.ratings), found.version) if found is not None else None
 
-    def session_set(self, session_id: str, ratings: dict[int, float]) -> None:
-        key = SESSION_PREFIX + session_id
+    def session_rate(self, session_id: str, ratings: dict[int, float], new: bool, max_ratings: int) -> Session:
+        """Merge ``ratings`` into the session (a new one when ``new``) in one atomic step and return it.
+        Raises :class:`SessionNotFound` (not ``new`` and unknown or expired) or :class:`SessionFull` (it would
+        hold more than ``max_ratings``); either way nothing is stored."""
+        key, skey = SESSION_PREFIX + session_id, SESSION_KEYS_PREFIX + session_id
         if self.redis is not None:
-            body = json.dumps({str(m): s for m, s in ratings.items()})
-            ok, _ = self.redis.call(lambda r: r.set(key, body, ex=int(self.session_ttl)))
+            args = [int(self.session_ttl), max_ratings, 0 if new else 1]
+            for movie, stars in ratings.items():
+                args += [int(movie), float(stars)]
+            ok, reply = self.redis.call(lambda r: r.eval(_RATE_SCRIPT, 2, key, skey, *args))
             if ok:
-                return
-        self.memory.set(key, dict(ratings), self.session_ttl)
+                if reply[0] == b"missing":
+                    raise SessionNotFound(session_id)
+                if reply[0] == b"full":
+                    raise SessionFull(int(reply[1]))
+                return _session(dict(zip(reply[::2], reply[1::2])))
+        with self._sessions_lock:
+            found = self.memory.get(key)
+            if found is None and not new:
+                raise SessionNotFound(session_id)
+            merged = {**(found.ratings if found is not None else {}), **ratings}
+            if len(merged) > max_ratings:
+                raise SessionFull(len(merged))
+            session = Session(merged, (found.version if found is not None else 0) + 1)
+            self.memory.set(key, session, self.session_ttl)
+        self.invalidate_session(session_id)
+        return session
+
+
+@dataclass(frozen=True)
+class Session:
+    ratings: dict[int, float]  # movie id -> stars
+    version: int  # raised by every rating
+
+
+class SessionNotFound(KeyError):
+    """No such session: never created, or expired."""
+
+
+class SessionFull(ValueError):
+    """The merge would leave the session with more ratings than allowed (``args[0]``)."""
+
+
+def _session(raw: dict) -> Session:
+    version = int(raw.pop(b"v", 0))
+    return Session({int(m): float(s) for m, s in raw.items()}, version)
+
+
+# KEYS: the session hash, the set of its cached answers; ARGV: ttl, most ratings, must exist (1/0), then
+# movie id, stars pairs. Merges, bumps the version, drops the cached answers, returns the whole hash: or
+# {"missing"} / {"full", n} with nothing changed.
+_RATE_SCRIPT = """
+if ARGV[3] == "1" and redis.call("EXISTS", KEYS[1]) == 0 then return {"missing"} end
+local n = redis.call("HLEN", KEYS[1])
+if n > 0 then n = n - 1 end
+for i = 4, #ARGV, 2 do
+  if redis.call("HEXISTS", KEYS[1], ARGV[i]) == 0 then n = n + 1 end
+end
+if n > tonumber(ARGV[2]) then return {"full", n} end
+for i = 4, #ARGV, 2 do redis.call("HSET", KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call("HINCRBY", KEYS[1], "v", 1)
+redis.call("EXPIRE", KEYS[1], ARGV[1])
+local cached = redis.call("SMEMBERS", KEYS[2])
+for _, k in ipairs(cached) do redis.call("DEL", k) end
+redis.call("DEL", KEYS[2])
+return redis.call("HGETALL", KEYS[1])
+"""
