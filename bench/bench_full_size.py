@@ -1,6 +1,6 @@
 """Benchmark: the whole pipeline at MovieLens 25M size, end to end from an empty DVC cache, stage by stage.
 
-    python bench/bench_full_size.py                       # about 45 minutes on 2 cores
+    python bench/bench_full_size.py                       # about 30 minutes on 2 cores
     python bench/bench_full_size.py -S train.epochs=2     # more overrides for `dvc exp run`
 
 Clones the committed project into a scratch folder (a fresh clone: an empty DVC cache, no outputs) and runs
@@ -206,7 +206,8 @@ def main() -> None:
         "metrics": {m: {k: evaluation[m][k] for k in ("ndcg@10", "recall@10", "coverage@10", "n_users") if k in evaluation[m]}
                     for m in models},  # fmt: skip
         "train": {k: metrics["train"][k] for k in ("epochs_run", "best_epoch", "train_ratings", "val_ndcg@10") if k in metrics["train"]},
-        "index": {k: metrics["index"][k] for k in ("points", "recall@10_vs_exact") if k in metrics["index"]},
+        "index": {k: metrics["index"][k] for k in ("points", "search", "recall@10_vs_exact", "graph_recall@10_vs_exact")
+                  if k in metrics["index"]},
         "serving": serving,
     }
     write_result(args.out, result)
