@@ -9,22 +9,17 @@ import numpy as np
 import pytest
 import torch
 
-from movierec.data.prepare import PrepareConfig, prepare
-from movierec.data.synthetic import SyntheticConfig, generate
 from movierec.errors import MovieRecError
-from movierec.features.build import FeatureConfig, build_features
 from movierec.training.distributed import resolve_device, threads_per_process, under_torchrun, world
 from movierec.training.loop import split_settings
 from movierec.training.views import at_least
 from tests.conftest import REPO
+from tests.training import prepared
 
 
 @pytest.fixture(scope="module")
 def two_ranks(tmp_path_factory):
-    root = tmp_path_factory.mktemp("ddp")
-    generate(SyntheticConfig(n_users=150, n_movies=120, n_ratings=7_000, seed=9), root / "raw")
-    prepare(root / "raw", root / "prep", PrepareConfig(seed=9))
-    build_features(root / "prep", root / "feat", FeatureConfig())
+    root = prepared(tmp_path_factory.mktemp("ddp"), n_users=150, n_movies=120, n_ratings=7_000)
     out = root / "out"
     out.mkdir()
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",

@@ -4,23 +4,18 @@ import numpy as np
 import pytest
 import torch
 
-from movierec.data.prepare import PrepareConfig, prepare
-from movierec.data.synthetic import SyntheticConfig, generate
 from movierec.evaluation.baselines import PopularityScorer
 from movierec.evaluation.protocol import TwoTowerScorer, evaluate_scorer, user_sample
-from movierec.features.build import FeatureConfig, build_features
 from movierec.training.inputs import build_model, load_pipeline_data
 from movierec.training.loop import EarlyStopping, TrainConfig, TrainData, fit, positives
+from tests.training import prepared
 
 SMALL_MODEL = {"embedding_dim": 16, "hidden_dims": [32], "max_history": 50}
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    root = tmp_path_factory.mktemp("train")
-    generate(SyntheticConfig(n_users=150, n_movies=120, n_ratings=7_000, seed=9), root / "raw")
-    prepare(root / "raw", root / "prep", PrepareConfig(seed=9))
-    build_features(root / "prep", root / "feat", FeatureConfig())
+    root = prepared(tmp_path_factory.mktemp("train"), n_users=150, n_movies=120, n_ratings=7_000)
     return load_pipeline_data(root / "prep", root / "feat", 4.0)
 
 
@@ -65,11 +60,8 @@ def test_weight_average_is_what_is_validated_and_kept(data):
 @pytest.fixture(scope="module")
 def taste_data(tmp_path_factory):
     """Synthetic data where taste, not popularity, decides what users watch."""
-    root = tmp_path_factory.mktemp("taste")
-    generate(SyntheticConfig(n_users=300, n_movies=200, n_ratings=12_000, seed=3, popularity_exponent=0.5,
-                             explore=0.05, taste_concentration=0.1), root / "raw")  # fmt: skip
-    prepare(root / "raw", root / "prep", PrepareConfig(seed=3))
-    build_features(root / "prep", root / "feat", FeatureConfig())
+    root = prepared(tmp_path_factory.mktemp("taste"), seed=3, n_users=300, n_movies=200, n_ratings=12_000,
+                    popularity_exponent=0.5, explore=0.05, taste_concentration=0.1)  # fmt: skip
     return load_pipeline_data(root / "prep", root / "feat", 4.0)
 
 
@@ -162,10 +154,8 @@ def test_validation_reads_a_fixed_sample_of_users(data):
 def test_two_threads_train_the_same_weights_twice(tmp_path):
     """With 2 CPU threads, the embedding gradients' sums came out in a different order from run to run (the
     same seed gave another checkpoint); training now runs with torch's deterministic algorithms."""
-    generate(SyntheticConfig(n_users=300, n_movies=400, n_ratings=30_000, seed=9), tmp_path / "raw")
-    prepare(tmp_path / "raw", tmp_path / "prep", PrepareConfig(seed=9))
-    build_features(tmp_path / "prep", tmp_path / "feat", FeatureConfig())
-    data = load_pipeline_data(tmp_path / "prep", tmp_path / "feat", 4.0)
+    root = prepared(tmp_path, n_users=300, n_movies=400, n_ratings=30_000)
+    data = load_pipeline_data(root / "prep", root / "feat", 4.0)
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
