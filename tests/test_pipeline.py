@@ -163,3 +163,10 @@ def test_train_stage_starts_torchrun_itself(repo_copy):
     _set_params(repo_copy, train__processes=0)
     bad = _run(["dvc", "repro", "train"], repo_copy)
     assert bad.returncode != 0 and "train.processes must be 1 or more" in bad.stderr
+
+
+def test_generated_folders_are_ignored_by_git():
+    """`dvc plots show` writes dvc_plots/; the pipeline's data and the environment are not git's either."""
+    for path in ("dvc_plots/index.html", "data/raw/ratings.csv", "models/two_tower.pt", ".venv/bin/python", "mlflow.db"):
+        done = subprocess.run(["git", "check-ignore", "-q", path], cwd=REPO)
+        assert done.returncode == 0, f"{path} is not ignored by git"
