@@ -4,6 +4,7 @@ import argparse
 
 from movierec.cli import run_stage
 from movierec.data.prepare import PrepareConfig, prepare
+from movierec.data.tables import source_name
 from movierec.utils import load_params, write_json
 
 
@@ -15,7 +16,8 @@ def main() -> None:
     args = ap.parse_args()
     params = load_params()
     cfg = PrepareConfig(**params["prepare"], seed=params["seed"])
-    stats = prepare(args.raw, args.out, cfg)
+    data = params.get("data", {})  # only to name the user's own files in messages
+    stats = prepare(args.raw, args.out, cfg, origin=source_name(data.get("dataset", ""), data.get("local_path", "")))
     write_json(args.stats, stats)
     print(f"{stats['n_ratings']:,} ratings, {stats['n_users']:,} users, {stats['n_movies']:,} rated movies; "
           f"split {stats['split']}; skipped {stats['rows_skipped']['total']:,} rows")

@@ -117,13 +117,23 @@ def test_dvc_repro_on_synthetic_data(repo_copy):
 
 
 def test_stage_reports_bad_data_without_traceback(tmp_path):
-    write_raw(tmp_path / "raw", ratings_csv([(1, 1, 4.0, "soon")]))
-    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    """The message names the user's own folder and quotes the line as their file holds it (it used to name the
+    pipeline's copy, and rebuild the line from parsed values: `5.0,39.0,3.0,...` for integer ids)."""
+    ratings = "userId,movieId,rating,timestamp\n1,1,4.0,964982703\n0001,0002,3.5,soon\n"
+    write_raw(tmp_path / "raw", ratings)
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["data"].update(dataset="local", local_path="/home/me/my-ratings")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     out = _run([sys.executable, str(REPO / "stages" / "prepare.py"), "--raw", "raw", "--out", "prep",
                 "--stats", "stats.json"], tmp_path)  # fmt: skip
     assert out.returncode == 1
-    assert out.stderr.startswith("error: ratings.csv: 1 bad row(s)")
-    assert "timestamp is not an integer (line 2)" in out.stderr and "Traceback" not in out.stderr
+    assert out.stderr.startswith("error: ratings.csv (from /home/me/my-ratings): 1 bad row(s)")
+    assert "timestamp is not an integer (line 3); e.g. line 3: '0001,0002,3.5,soon'" in out.stderr
+    assert "Traceback" not in out.stderr
+    write_raw(tmp_path / "raw", "userId,movieId,rating,timestamp\n")
+    empty = _run([sys.executable, str(REPO / "stages" / "prepare.py"), "--raw", "raw", "--out", "prep",
+                  "--stats", "stats.json"], tmp_path)  # fmt: skip
+    assert empty.stderr.startswith("error: ratings.csv (from /home/me/my-ratings): no valid ratings left")
 
 
 def test_download_stage_offline_message(tmp_path):

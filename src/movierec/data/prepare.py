@@ -35,7 +35,6 @@ from movierec.data.tables import (
     TAGS,
     BadRows,
     TableSpec,
-    example_row,
     read_table,
 )
 from movierec.errors import DataValidationError
@@ -117,18 +116,19 @@ def is_member(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
 def _flag(bad: BadRows, df: pd.DataFrame, spec: TableSpec, mask, reason: str) -> None:
     mask = np.asarray(mask, dtype=bool)
     if mask.any():
-        bad.flag(spec.file, reason, df[LINE].to_numpy()[mask], example_row(df[mask], spec))
+        bad.flag(spec.file, reason, df[LINE].to_numpy()[mask])
 
 
-def prepare(raw_dir: str | Path, out_dir: str | Path, cfg: PrepareConfig) -> dict:
+def prepare(raw_dir: str | Path, out_dir: str | Path, cfg: PrepareConfig, origin: str = "") -> dict:
     """Validate, index and split the dataset in ``raw_dir``; write Parquet to ``out_dir``; return statistics.
-    The folder is filled beside ``out_dir`` and swapped in whole: a failure leaves the previous one."""
+    The folder is filled beside ``out_dir`` and swapped in whole: a failure leaves the previous one.
+    ``origin``: where the raw files came from, named in error messages (e.g. the user's folder)."""
     with atomic_dir(out_dir) as out:
-        return _prepare(Path(raw_dir), out, cfg)
+        return _prepare(Path(raw_dir), out, cfg, origin)
 
 
-def _prepare(raw: Path, out: Path, cfg: PrepareConfig) -> dict:
-    bad = BadRows(cfg.bad_rows)
+def _prepare(raw: Path, out: Path, cfg: PrepareConfig, origin: str = "") -> dict:
+    bad = BadRows(cfg.bad_rows, origin)
     rng = np.random.default_rng(cfg.seed)
 
     progress = tqdm(total=5, desc="prepare", unit="step", disable=None)  # terminals only
@@ -140,7 +140,7 @@ def _prepare(raw: Path, out: Path, cfg: PrepareConfig) -> dict:
     progress.update()
     progress.set_postfix_str("indexing and splitting")
     if ratings.empty:
-        raise DataValidationError(f"{raw / RATINGS.file}: no valid ratings left; nothing to train on")
+        raise DataValidationError(f"{bad.name(RATINGS.file)}: no valid ratings left; nothing to train on")
 
     user_ids = np.sort(pd.unique(ratings["userId"].to_numpy()))
     movie_ids = movies["movieId"].to_numpy()

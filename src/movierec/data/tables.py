@@ -33,14 +33,32 @@ class _Problem:
 class BadRows:
     """Ledger of rows that failed validation, by file and reason.
 
-    ``policy`` is ``"error"`` (stop with a message) or ``"skip"`` (drop the rows, count them).
+    ``policy`` is ``"error"`` (stop with a message) or ``"skip"`` (drop the rows, count them). ``origin``
+    says where the files came from (the user's folder or archive), for the messages. A problem's example is
+    the first flagged line as the file holds it, read back when the message is made.
     """
 
-    def __init__(self, policy: str = "error"):
+    def __init__(self, policy: str = "error", origin: str = ""):
         if policy not in ("error", "skip"):
             raise ValueError(f"bad-row policy must be 'error' or 'skip', not {policy!r}")
         self.policy = policy
+        self.origin = origin
+        self.paths: dict[str, Path] = {}  # file name -> the path it was read from
         self.problems: dict[tuple[str, str], _Problem] = {}
+
+    def name(self, file: str) -> str:
+        """``file`` as the user knows it: with where it came from."""
+        return f"{file} (from {self.origin})" if self.origin else file
+
+    def _quote(self, file: str, line: int) -> str:
+        path = self.paths.get(file)
+        if path is None or not path.is_file():
+            return ""
+        with open(path, encoding="utf-8", errors="replace", newline="") as f:
+            for n, text in enumerate(f, start=1):
+                if n == line:
+                    return f"line {line}: {text.rstrip(chr(13) + chr(10))[:120]!r}"
+        return ""
 
     def flag(self, file: str, reason: str, lines: np.ndarray, example: str = "") -> None:
         if len(lines) == 0:
@@ -62,10 +80,11 @@ class BadRows:
         for reason, p in found:
             more = ", ..." if p.count > len(p.lines) else ""
             lines = ", ".join(map(str, p.lines)) + more
-            example = f"; e.g. {p.example}" if p.example else ""
+            quoted = p.example or (self._quote(file, p.lines[0]) if p.lines else "")
+            example = f"; e.g. {quoted}" if quoted else ""
             parts.append(f"  - {p.count:,} row(s): {reason} (line {lines}){example}")
         raise DataValidationError(
-            f"{file}: {total:,} bad row(s)\n" + "\n".join(parts) + "\n"
+            f"{self.name(file)}: {total:,} bad row(s)\n" + "\n".join(parts) + "\n"
             "Fix the file, or set prepare.bad_rows: skip in params.yaml to drop such rows "
             "(they are then counted in metrics/statistics.json)."
         )
@@ -105,13 +124,14 @@ def read_table(path: str | Path, spec: TableSpec, bad: BadRows) -> pd.DataFrame:
     """
     path = Path(path)
     if not path.is_file():
-        raise DataValidationError(f"{spec.file}: file not found at {path}")
+        raise DataValidationError(f"{bad.name(spec.file)}: file not found at {path}")
+    bad.paths[spec.file] = path
     header = read_header(path)
     missing = [c for c in spec.columns if c not in header]
     if missing:
         want = ",".join(spec.columns)
         raise DataValidationError(
-            f"{spec.file}: line 1: header is missing or wrong: expected columns {want}, "
+            f"{bad.name(spec.file)}: line 1: header is missing or wrong: expected columns {want}, "
             f"got {','.join(header)[:120]!r} (missing: {', '.join(missing)})"
         )
     try:
@@ -127,7 +147,7 @@ def read_table(path: str | Path, spec: TableSpec, bad: BadRows) -> pd.DataFrame:
         if kind == "str":
             continue
         if nulls.any():
-            bad.flag(spec.file, f"{col} is empty", df[LINE].to_numpy()[nulls], example_row(df[nulls], spec))
+            bad.flag(spec.file, f"{col} is empty", df[LINE].to_numpy()[nulls])
             df = df[~nulls]
         if kind == "int":
             df[col] = df[col].astype("int64")
@@ -189,16 +209,17 @@ def _read_as_text(path: Path, spec: TableSpec, header: list[str], bad: BadRows) 
             not_num |= (num.notna() & (num != np.floor(num))).to_numpy()
         if not_num.any():
             what = "an integer" if kind == "int" else "a number"
-            bad.flag(spec.file, f"{col} is not {what}", df[LINE].to_numpy()[not_num], example_row(df[not_num], spec))
+            bad.flag(spec.file, f"{col} is not {what}", df[LINE].to_numpy()[not_num])
             df = df[~not_num]
             num = num[~not_num]
         df[col] = num.astype("float64")  # read_table casts ints back once empty fields are gone
     return df
 
 
-def example_row(rows: pd.DataFrame, spec: TableSpec) -> str:
-    if rows.empty:
-        return ""
-    first = rows.iloc[0]
-    values = ",".join("" if pd.isna(first[c]) else str(first[c]) for c in spec.columns)
-    return f"line {int(first[LINE])}: {values!r}"
+def source_name(dataset: str, local_path: str = "") -> str:
+    """Where the raw files came from, as the user knows it: for the messages about them."""
+    if dataset == "local":
+        return str(Path(local_path).expanduser()) if local_path else "data.local_path"
+    if dataset == "synthetic":
+        return "the synthetic generator"
+    return f"the {dataset} archive"
