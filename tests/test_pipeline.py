@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -77,7 +78,12 @@ def test_dvc_repro_on_synthetic_data(repo_copy):
     assert json.loads((repo_copy / "metrics" / "train.json").read_text())["epochs_run"] == 1
     evaluation = json.loads((repo_copy / "metrics" / "evaluation.json").read_text())
     assert set(evaluation) == {"two_tower", "ease", "popularity"}
-    assert all(0 <= m["ndcg@10"] <= 1 for m in evaluation.values())
+    test = pd.read_parquet(repo_copy / "data" / "prepared" / "test.parquet")
+    with_relevant = test.loc[test["rating"] >= 4.0, "userId"].nunique()  # relevance_threshold 4.0
+    for name, m in evaluation.items():
+        assert m["n_users"] == with_relevant, name  # every test user with a relevant movie, and only them
+        assert m["hit_rate@10"] >= m["precision@10"] and m["recall@20"] >= m["recall@10"], name
+        assert m["coverage@20"] >= m["coverage@10"] > 0, name
     cold = json.loads((repo_copy / "metrics" / "cold_start.json").read_text())
     assert set(cold["two_tower"]) == {"ndcg@10_k5", "ndcg@10_k10", "ndcg@10_k15"}
     movies = np.load(repo_copy / "data" / "embeddings" / "movie_vectors.npy")

@@ -81,6 +81,19 @@ def test_segments_and_cold_start():
     assert "movies_tail" in seg and "movies_head" not in seg  # no relevant movie is in the head (movie 0)
     few = sample_known(known(), users, 1, np.random.default_rng(0))
     assert few.counts().tolist() == [1, 1, 1]
-    cold = cold_start_ndcg(Fixed(), known(), rel, [1, 2], N_MOVIES, seed=0)
+    for u in users:  # a user keeps a subset of their own ratings, in their order
+        kept, own = few.items[few.indptr[u]:few.indptr[u + 1]], known().items[known().indptr[u]:known().indptr[u + 1]]
+        assert set(kept) <= set(own) and kept.tolist() == [m for m in own if m in set(kept)]
+
+    class Recording(Fixed):  # what the scorer is given: k ratings per user, not all of them
+        seen: list = []
+
+        def __call__(self, users, known):
+            self.seen.append(known.counts()[users].tolist())
+            return super().__call__(users, known)
+
+    recording = Recording()
+    cold = cold_start_ndcg(recording, known(), rel, [1, 2], N_MOVIES, seed=0)
+    assert recording.seen == [[1, 1, 1], [2, 2, 1]]  # known: 2, 3 and 1 ratings
     assert set(cold) == {"ndcg@10_k1", "ndcg@10_k2"}
     assert cold["ndcg@10_k1"] == pytest.approx(np.mean([1.0, 1 / np.log2(3), 1 / np.log2(5)]))

@@ -42,6 +42,7 @@ def test_same_params_same_metrics(data):
 def test_every_loss_trains_and_keeps_the_best_epoch(data, loss):
     model, hist = train(data, loss=loss, epochs=2)
     assert len(hist) == 2 and all(np.isfinite(h["loss"]) for h in hist)
+    assert hist[1]["loss"] < hist[0]["loss"]  # it learns
     best = max(h["val_ndcg@10"] for h in hist)
     now, _, _ = evaluate_scorer(TwoTowerScorer(model, 50), data.train, data.val_relevant, [10], data.n_movies)
     assert now["ndcg@10"] == pytest.approx(best)  # the best epoch's weights are the ones kept
@@ -77,7 +78,9 @@ def test_learns_more_than_popularity(taste_data):
 
 def test_early_stopping_and_step_limit(data):
     _, hist = train(data, epochs=30, patience=1, learning_rate=0.5)  # a wild step size stops improving at once
-    assert len(hist) < 30
+    vals = [h["val_ndcg@10"] for h in hist]
+    first_worse = next(i for i in range(1, len(vals)) if vals[i] <= max(vals[:i]))
+    assert len(hist) == first_worse + 1 < 30  # patience 1: the first epoch that is no better is the last
     _, hist = train(data, epochs=5, max_steps=3)
     assert len(hist) == 1
 
