@@ -5,7 +5,9 @@ import time
 import pytest
 
 from movierec.serving import store as store_module
-from movierec.serving.store import SESSION_KEYS_PREFIX, MemoryKV, Session, SessionFull, SessionNotFound, Store
+from movierec.serving.store import (
+    SESSION_KEYS_PREFIX, MemoryKV, Session, SessionFull, SessionNotFound, SessionUnavailable, Store,
+)  # fmt: skip
 from tests.serving.conftest import RedisServer, free_port
 
 
@@ -226,3 +228,32 @@ def test_without_permission_to_subscribe_every_read_asks_redis(caplog):
     finally:
         store.close()
         server.stop()
+
+
+def test_sessions_outlive_a_redis_outage():
+    """Sessions used to fall back to one worker's memory while Redis was down and vanish when it came back.
+    Now: a worker answers from its own copy, takes ratings into it, and writes the whole session back when
+    Redis answers again (here a Redis restarted without persistence, which lost everything); a worker with no
+    copy says so plainly instead of calling the session unknown."""
+    server = RedisServer(free_port())
+    server.start()
+    worker, other = (Store(server.url, cache_ttl=60, session_ttl=60) for _ in range(2))
+    for s in (worker, other):
+        s.redis.retry_after = 0.2
+    worker.session_rate("old", {1: 4.0}, new=True, max_ratings=10)
+    server.stop()
+    assert worker.session_get("old").ratings == {1: 4.0}  # its own copy
+    assert worker.session_rate("old", {2: 5.0}, new=False, max_ratings=10).ratings == {1: 4.0, 2: 5.0}
+    worker.session_rate("fresh", {3: 1.0}, new=True, max_ratings=10)  # started during the outage
+    with pytest.raises(SessionUnavailable):
+        other.session_get("old")  # no copy: it cannot tell, and does not pretend the session is unknown
+    with pytest.raises(SessionUnavailable):
+        other.session_rate("old", {4: 2.0}, new=False, max_ratings=10)
+    server.start()
+    time.sleep(0.3)
+    assert worker.session_get("old").ratings == {1: 4.0, 2: 5.0}  # written back, then read from Redis
+    assert other.session_get("old").ratings == {1: 4.0, 2: 5.0}  # every worker sees it
+    assert other.session_get("fresh").ratings == {3: 1.0}
+    for s in (worker, other):
+        s.close()
+    server.stop()

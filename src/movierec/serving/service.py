@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import gc
+import hashlib
 import logging
 import os
 import threading
@@ -29,7 +30,7 @@ from pydantic import BaseModel, Field  # noqa: E402
 
 from movierec.errors import MovieRecError  # noqa: E402
 from movierec.serving.recommender import NotFoundError, Paths, Recommender  # noqa: E402
-from movierec.serving.store import Session, SessionFull, SessionNotFound, Store  # noqa: E402
+from movierec.serving.store import Session, SessionFull, SessionNotFound, SessionUnavailable, Store  # noqa: E402
 
 log = logging.getLogger("movierec.service")
 
@@ -46,6 +47,8 @@ Count = Annotated[int, Field(strict=True, ge=1, le=50)]
 SessionId = Annotated[str, Field(min_length=8, max_length=64, pattern=r"^[0-9a-f]+$")]
 MAX_BODY = 64 * 1024  # bytes; the largest valid request (200 ratings, 20 genres) is under 10 KB
 MAX_SESSION = 500  # ratings one visitor's session holds
+UNAVAILABLE = ("the session store (Redis) is not answering and this server process holds no copy of the session: "
+               "nothing was lost; try again in a moment")
 
 
 class Rating(BaseModel):
@@ -311,7 +314,7 @@ class MovieRec:
         from the user tower at once. A later rating of the same movie replaces the earlier one."""
         with _client_errors():  # before anything is stored
             self.rec.check_filters(genres, year_min, year_max)
-        if session_id is not None and self.store.session_get(session_id) is None:  # said first; the merge checks again
+        if session_id is not None and self._session(session_id) is None:  # said first; the merge checks again
             raise ClientError(404, f"unknown or expired session_id {session_id}: start a new one by leaving it out")
         for r in ratings:
             if r.movie_id not in self.rec.movie_idx:
@@ -325,6 +328,8 @@ class MovieRec:
             raise ClientError(404, f"unknown or expired session_id {session_id}: start a new one by leaving it out") from None
         except SessionFull as e:
             raise ClientError(400, f"a session holds at most {MAX_SESSION} ratings; this one would hold {e.args[0]}") from None
+        except SessionUnavailable:
+            raise ClientError(503, UNAVAILABLE) from None
         return self._session_answer(session_id, session, k, genres, year_min, year_max, explain, fresh=True)
 
     @bentoml.api
@@ -332,15 +337,23 @@ class MovieRec:
     async def session(self, session_id: SessionId, k: K = 10, genres: Genres = [], year_min: Year = None,
                       year_max: Year = None, explain: Flag = True) -> dict:  # noqa: B006  # fmt: skip
         """Recommendations for an existing session (cached until the session rates again)."""
-        session = self.store.session_get(session_id)
+        session = self._session(session_id)
         if session is None:
             raise ClientError(404, f"unknown or expired session_id {session_id}: rate movies through /rate to start one")
         return self._session_answer(session_id, session, k, genres, year_min, year_max, explain)
 
+    def _session(self, session_id: str) -> Session | None:
+        try:
+            return self.store.session_get(session_id)
+        except SessionUnavailable:
+            raise ClientError(503, UNAVAILABLE) from None
+
     def _session_answer(self, session_id: str, session: Session, k, genres, year_min, year_max, explain,
                         fresh: bool = False) -> Response:  # fmt: skip
-        # the version in the key: an answer computed from older ratings is never served for newer ones
-        req = {"session_id": session_id, "version": session.version, "k": k, "genres": sorted(genres),
+        # the ratings themselves (a digest) in the key: an answer is only ever served for the ratings it was
+        # computed from, whichever worker or store held them
+        digest = hashlib.sha1(orjson.dumps(sorted(session.ratings.items()))).hexdigest()
+        req = {"session_id": session_id, "ratings": digest, "k": k, "genres": sorted(genres),
                "year_min": year_min, "year_max": year_max, "explain": explain}  # fmt: skip
         merged = session.ratings
 

@@ -40,6 +40,7 @@ SESSION_KEYS_PREFIX = "movierec:session-keys:"
 KEYS_CHANNEL = "movierec:cache-keys"  # workers announce the cache keys they write here
 WRITE_BEHIND_S = 0.05  # a new cache entry reaches Redis within this long when no cache read carries it
 MAX_PENDING = 64  # more new entries waiting than this are written at once
+MAX_WRITE_BACK = 100_000  # ratings a session may hold when written back after an outage (the service caps lower)
 
 
 class MemoryKV:
@@ -156,6 +157,7 @@ class Store:
         self.redis = GuardedRedis(redis_url) if redis_url else None
         self.memory = MemoryKV()
         self._sessions_lock = threading.Lock()  # one merge at a time in memory
+        self._unsaved: set[str] = set()  # sessions that took ratings while Redis was down
         self.cache_ttl = cache_ttl
         self.session_ttl = session_ttl
         self._pending: list[tuple[str, bytes]] = []  # new cache entries not yet in Redis
@@ -313,43 +315,92 @@ class Store:
         return uuid.uuid4().hex
 
     def session_get(self, session_id: str) -> Session | None:
-        """The session's ratings and version, or None for an unknown or expired session."""
+        """The session's ratings and version, or None for an unknown or expired session. While Redis is down,
+        this worker's own copy; :class:`SessionUnavailable` when it has none."""
         key = SESSION_PREFIX + session_id
         if self.redis is not None:
+            self._write_back()
             ok, raw = self.redis.call(lambda r: r.hgetall(key))
-            if ok:
-                return _session(raw) if raw else None
+            if ok and raw:
+                return self._keep(key, _session(raw))
+            with self._sessions_lock:
+                local = self.memory.get(key)
+            if ok:  # gone from Redis: only a session this worker started during an outage is still here
+                return local if session_id in self._unsaved else None
+            if local is None:
+                raise SessionUnavailable(session_id)
+            return local
         with self._sessions_lock:
-            found = self.memory.get(key)
-            return Session(dict(found.ratings), found.version) if found is not None else None
+            return self.memory.get(key)
 
     def session_rate(self, session_id: str, ratings: dict[int, float], new: bool, max_ratings: int) -> Session:
         """Merge ``ratings`` into the session (a new one when ``new``) in one atomic step and return it.
         Raises :class:`SessionNotFound` (not ``new`` and unknown or expired) or :class:`SessionFull` (it would
-        hold more than ``max_ratings``); either way nothing is stored."""
-        key, skey = SESSION_PREFIX + session_id, SESSION_KEYS_PREFIX + session_id
+        hold more than ``max_ratings``); either way nothing is stored.
+
+        With Redis down the ratings are merged into this worker's copy of the session and written back to
+        Redis, merged again atomically, as soon as it answers: a visitor's ratings outlive the outage
+        (:class:`SessionUnavailable` when this worker has no copy of the session to merge into)."""
+        key = SESSION_PREFIX + session_id
         if self.redis is not None:
-            args = [int(self.session_ttl), max_ratings, 0 if new else 1]
-            for movie, stars in ratings.items():
-                args += [int(movie), float(stars)]
-            ok, reply = self.redis.call(lambda r: r.eval(_RATE_SCRIPT, 2, key, skey, *args))
+            self._write_back()
+            ok, reply = self._merge(session_id, ratings, new, max_ratings)
             if ok:
-                if reply[0] == b"missing":
-                    raise SessionNotFound(session_id)
-                if reply[0] == b"full":
-                    raise SessionFull(int(reply[1]))
-                return _session(dict(zip(reply[::2], reply[1::2])))
+                return reply
         with self._sessions_lock:
             found = self.memory.get(key)
             if found is None and not new:
+                if self.redis is not None:
+                    raise SessionUnavailable(session_id)
                 raise SessionNotFound(session_id)
             merged = {**(found.ratings if found is not None else {}), **ratings}
             if len(merged) > max_ratings:
                 raise SessionFull(len(merged))
             session = Session(merged, (found.version if found is not None else 0) + 1)
             self.memory.set(key, session, self.session_ttl)
+            if self.redis is not None:  # to write back when Redis answers again
+                self._unsaved.add(session_id)
         self.invalidate_session(session_id)
         return session
+
+    def _merge(self, session_id: str, ratings: dict[int, float], new: bool, max_ratings: int) -> tuple[bool, Session | None]:
+        """The atomic merge in Redis: ``(True, session)``, or ``(False, None)`` while Redis is down."""
+        key, skey = SESSION_PREFIX + session_id, SESSION_KEYS_PREFIX + session_id
+        args = [int(self.session_ttl), max_ratings, 0 if new else 1]
+        for movie, stars in ratings.items():
+            args += [int(movie), float(stars)]
+        ok, reply = self.redis.call(lambda r: r.eval(_RATE_SCRIPT, 2, key, skey, *args))
+        if not ok:
+            return False, None
+        if reply[0] == b"missing":
+            raise SessionNotFound(session_id)
+        if reply[0] == b"full":
+            raise SessionFull(int(reply[1]))
+        return True, self._keep(key, _session(dict(zip(reply[::2], reply[1::2]))))
+
+    def _keep(self, key: str, session: Session) -> Session:
+        """This worker's copy of a session Redis holds: what it answers from while Redis is down."""
+        with self._sessions_lock:
+            self.memory.set(key, session, self.session_ttl)
+        return session
+
+    def _write_back(self) -> None:
+        """Once Redis answers again, merge into it this worker's whole copy of each session that took ratings
+        while it was down (the whole copy: a Redis restarted without persistence lost the rest)."""
+        while self._unsaved and self.redis.up:
+            with self._sessions_lock:
+                if not self._unsaved:
+                    return
+                session_id = next(iter(self._unsaved))
+                local = self.memory.get(SESSION_PREFIX + session_id)
+            try:  # new=True: a session started during the outage is created
+                ok = local is None or self._merge(session_id, local.ratings, True, MAX_WRITE_BACK)[0]
+            except SessionFull:
+                ok = True  # beyond any limit the service sets; dropped rather than retried forever
+            if not ok:
+                return
+            with self._sessions_lock:
+                self._unsaved.discard(session_id)
 
 
 @dataclass(frozen=True)
@@ -364,6 +415,10 @@ class SessionNotFound(KeyError):
 
 class SessionFull(ValueError):
     """The merge would leave the session with more ratings than allowed (``args[0]``)."""
+
+
+class SessionUnavailable(RuntimeError):
+    """Redis is down and this worker holds no copy of the session: it cannot tell what the session holds."""
 
 
 def _session(raw: dict) -> Session:
