@@ -314,8 +314,13 @@ class MovieRec:
         from the user tower at once. A later rating of the same movie replaces the earlier one."""
         with _client_errors():  # before anything is stored
             self.rec.check_filters(genres, year_min, year_max)
-        if session_id is not None and self._session(session_id) is None:  # said first; the merge checks again
-            raise ClientError(404, f"unknown or expired session_id {session_id}: start a new one by leaving it out")
+        if session_id is not None:  # said first; the merge checks again
+            try:
+                unknown = self.store.session_get(session_id) is None
+            except SessionUnavailable:  # the merge below takes the ratings all the same
+                unknown = False
+            if unknown:
+                raise ClientError(404, f"unknown or expired session_id {session_id}: start a new one by leaving it out")
         for r in ratings:
             if r.movie_id not in self.rec.movie_idx:
                 raise ClientError(404, f"unknown movie_id {r.movie_id}: search by title to find a movie's id")
@@ -361,6 +366,9 @@ class MovieRec:
             out = self.rec.for_ratings(merged, k, genres, year_min, year_max, explain)
             n = len(merged)
             advice = None if n >= 10 else f"{n} rated so far: rate {10 - n} more for better picks (10 to 15 is best)."
+            if session.partial:
+                advice = (f"the session store is not answering: these picks use the {n} ratings this server has "
+                          "seen; the others are kept, and all are merged back once it answers")  # fmt: skip
             return {**out, "session_id": session_id, "n_ratings": n, "advice": advice}
 
         return self._cached("session", req, run, session_id=session_id, fresh=fresh)

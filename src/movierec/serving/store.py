@@ -69,6 +69,10 @@ class MemoryKV:
             while len(self._d) > self.max_items:
                 self._d.popitem(last=False)
 
+    def keys(self) -> list[str]:
+        with self._lock:
+            return list(self._d)
+
     def delete(self, *keys: str) -> None:
         with self._lock:
             for k in keys:
@@ -157,7 +161,7 @@ class Store:
         self.redis = GuardedRedis(redis_url) if redis_url else None
         self.memory = MemoryKV()
         self._sessions_lock = threading.Lock()  # one merge at a time in memory
-        self._unsaved: set[str] = set()  # sessions that took ratings while Redis was down
+        self._unsaved: dict[str, dict[int, float]] = {}  # ratings taken while Redis was down, by session
         self.cache_ttl = cache_ttl
         self.session_ttl = session_ttl
         self._pending: list[tuple[str, bytes]] = []  # new cache entries not yet in Redis
@@ -256,6 +260,8 @@ class Store:
         while not self._closed.wait(WRITE_BEHIND_S):
             if self._pending:
                 self.flush()
+            if self._unsaved:
+                self._write_back()
 
     def _listen(self, url: str) -> None:
         """Keep the key directory: subscribe to the announcements, then scan for the keys written before;
@@ -263,6 +269,7 @@ class Store:
         import redis
 
         client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=0.5)
+        first = True
         while not self._closed.is_set():
             pubsub = client.pubsub(ignore_subscribe_messages=True)
             try:
@@ -272,6 +279,9 @@ class Store:
                         break
                     self.known.set(key.decode(), True, self.cache_ttl)
                 self.listening.set()
+                if not first:  # the connection was lost: Redis may have restarted, empty
+                    self._refill_all()
+                first = False
                 while not self._closed.is_set():
                     message = pubsub.get_message(timeout=0.5)
                     if message is not None:
@@ -308,8 +318,14 @@ class Store:
     # ----- sessions -----------------------------------------------------------------------------------
     # A session is a hash: one field per rated movie (movie id -> stars) and ``v``, its version, raised by every
     # rating. Ratings are merged in one atomic step (a Lua script in Redis, a lock in memory), so that two
-    # concurrent /rate calls on one session both land; answers computed from a session are cached under its
-    # version, so that an answer computed from older ratings can never be served for newer ones.
+    # concurrent /rate calls on one session both land.
+    #
+    # With Redis, each worker also keeps a copy of every session it serves. While Redis is down it answers from
+    # the copy and takes new ratings (and sessions) into it; once Redis answers, it writes those ratings back
+    # (they are newer than anything there) and fills in whatever Redis lacks from the copy without overwriting
+    # anything (a Redis restarted without persistence lost it all; another worker may have taken newer ratings).
+    # Whenever the key directory's connection to Redis is lost and found again, every copy is filled back that
+    # way: a restart is noticed even when no request of this worker failed.
     @staticmethod
     def new_session_id() -> str:
         return uuid.uuid4().hex
@@ -318,56 +334,65 @@ class Store:
         """The session's ratings and version, or None for an unknown or expired session. While Redis is down,
         this worker's own copy; :class:`SessionUnavailable` when it has none."""
         key = SESSION_PREFIX + session_id
-        if self.redis is not None:
-            self._write_back()
-            ok, raw = self.redis.call(lambda r: r.hgetall(key))
-            if ok and raw:
-                return self._keep(key, _session(raw))
+        if self.redis is None:
             with self._sessions_lock:
-                local = self.memory.get(key)
-            if ok:  # gone from Redis: only a session this worker started during an outage is still here
-                return local if session_id in self._unsaved else None
-            if local is None:
-                raise SessionUnavailable(session_id)
-            return local
-        with self._sessions_lock:
-            return self.memory.get(key)
+                return self.memory.get(key)
+        self._write_back()
+        ok, raw = self.redis.call(lambda r: r.hgetall(key))
+        if ok and raw:
+            return self._keep(key, _session(raw))
+        local = self._copy(session_id)
+        if ok:  # not in Redis: expired (and so is the copy), or lost by a Redis restarted without persistence
+            return self._merge(session_id, {}, True, MAX_WRITE_BACK, fill=local.ratings)[1] if local else None
+        if local is None:
+            raise SessionUnavailable(session_id)
+        return local
 
     def session_rate(self, session_id: str, ratings: dict[int, float], new: bool, max_ratings: int) -> Session:
         """Merge ``ratings`` into the session (a new one when ``new``) in one atomic step and return it.
         Raises :class:`SessionNotFound` (not ``new`` and unknown or expired) or :class:`SessionFull` (it would
-        hold more than ``max_ratings``); either way nothing is stored.
-
-        With Redis down the ratings are merged into this worker's copy of the session and written back to
-        Redis, merged again atomically, as soon as it answers: a visitor's ratings outlive the outage
-        (:class:`SessionUnavailable` when this worker has no copy of the session to merge into)."""
+        hold more than ``max_ratings``); either way nothing is stored. While Redis is down, a worker with no
+        copy of the session starts a *partial* one from these ratings (``Session.partial``)."""
         key = SESSION_PREFIX + session_id
         if self.redis is not None:
             self._write_back()
-            ok, reply = self._merge(session_id, ratings, new, max_ratings)
+            local = self._copy(session_id)
+            try:
+                ok, session = self._merge(session_id, ratings, new, max_ratings)
+            except SessionNotFound:
+                if local is None:
+                    raise
+                ok, session = self._merge(session_id, ratings, True, max_ratings, fill=local.ratings)
             if ok:
-                return reply
+                return session
         with self._sessions_lock:
             found = self.memory.get(key)
-            if found is None and not new:
-                if self.redis is not None:
-                    raise SessionUnavailable(session_id)
+            if found is None and not new and self.redis is None:
                 raise SessionNotFound(session_id)
+            partial = found.partial if found is not None else not new  # Redis down, and no copy here
             merged = {**(found.ratings if found is not None else {}), **ratings}
             if len(merged) > max_ratings:
                 raise SessionFull(len(merged))
-            session = Session(merged, (found.version if found is not None else 0) + 1)
+            session = Session(merged, (found.version if found is not None else 0) + 1, partial)
             self.memory.set(key, session, self.session_ttl)
-            if self.redis is not None:  # to write back when Redis answers again
-                self._unsaved.add(session_id)
+            if self.redis is not None:  # newer than what Redis holds: written back when it answers
+                self._unsaved[session_id] = {**self._unsaved.get(session_id, {}), **ratings}
+        if self.redis is not None:
+            self._start_flusher()
         self.invalidate_session(session_id)
         return session
 
-    def _merge(self, session_id: str, ratings: dict[int, float], new: bool, max_ratings: int) -> tuple[bool, Session | None]:
-        """The atomic merge in Redis: ``(True, session)``, or ``(False, None)`` while Redis is down."""
+    def _copy(self, session_id: str) -> Session | None:
+        with self._sessions_lock:
+            return self.memory.get(SESSION_PREFIX + session_id)
+
+    def _merge(self, session_id: str, ratings: dict[int, float], new: bool, max_ratings: int,
+               fill: dict[int, float] | None = None) -> tuple[bool, Session | None]:  # fmt: skip
+        """The atomic merge in Redis: set ``ratings``, and set those of ``fill`` the session lacks.
+        ``(True, session)``, or ``(False, None)`` while Redis is down."""
         key, skey = SESSION_PREFIX + session_id, SESSION_KEYS_PREFIX + session_id
-        args = [int(self.session_ttl), max_ratings, 0 if new else 1]
-        for movie, stars in ratings.items():
+        args = [int(self.session_ttl), max_ratings, 0 if new else 1, len(ratings)]
+        for movie, stars in [*ratings.items(), *(fill or {}).items()]:
             args += [int(movie), float(stars)]
         ok, reply = self.redis.call(lambda r: r.eval(_RATE_SCRIPT, 2, key, skey, *args))
         if not ok:
@@ -384,29 +409,40 @@ class Store:
             self.memory.set(key, session, self.session_ttl)
         return session
 
+    def _refill_all(self) -> None:
+        """After the connection to Redis was lost: fill every session this worker holds back into Redis."""
+        with self._sessions_lock:
+            held = [k[len(SESSION_PREFIX):] for k in self.memory.keys() if k.startswith(SESSION_PREFIX)]
+            for session_id in held:
+                self._unsaved.setdefault(session_id, {})
+        if held:
+            self._start_flusher()
+
     def _write_back(self) -> None:
-        """Once Redis answers again, merge into it this worker's whole copy of each session that took ratings
-        while it was down (the whole copy: a Redis restarted without persistence lost the rest)."""
+        """Once Redis answers again: each session that took ratings while it was down (or that must be filled
+        back) gets them set, and the rest of this worker's copy filled in where Redis lacks it."""
         while self._unsaved and self.redis.up:
             with self._sessions_lock:
                 if not self._unsaved:
                     return
-                session_id = next(iter(self._unsaved))
+                session_id, ratings = next(iter(self._unsaved.items()))
                 local = self.memory.get(SESSION_PREFIX + session_id)
             try:  # new=True: a session started during the outage is created
-                ok = local is None or self._merge(session_id, local.ratings, True, MAX_WRITE_BACK)[0]
+                ok = local is None or self._merge(session_id, ratings, True, MAX_WRITE_BACK, fill=local.ratings)[0]
             except SessionFull:
                 ok = True  # beyond any limit the service sets; dropped rather than retried forever
             if not ok:
                 return
             with self._sessions_lock:
-                self._unsaved.discard(session_id)
+                if self._unsaved.get(session_id) == ratings:
+                    del self._unsaved[session_id]
 
 
 @dataclass(frozen=True)
 class Session:
     ratings: dict[int, float]  # movie id -> stars
     version: int  # raised by every rating
+    partial: bool = False  # only the ratings this worker took while Redis was down: the rest is in Redis
 
 
 class SessionNotFound(KeyError):
@@ -426,18 +462,25 @@ def _session(raw: dict) -> Session:
     return Session({int(m): float(s) for m, s in raw.items()}, version)
 
 
-# KEYS: the session hash, the set of its cached answers; ARGV: ttl, most ratings, must exist (1/0), then
-# movie id, stars pairs. Merges, bumps the version, drops the cached answers, returns the whole hash: or
-# {"missing"} / {"full", n} with nothing changed.
+# KEYS: the session hash, the set of its cached answers; ARGV: ttl, most ratings, must exist (1/0), how many of
+# the pairs that follow to set, then movie id, stars pairs: those first ones set, the rest only where the session
+# lacks the movie. Bumps the version, drops the cached answers, returns the whole hash: or {"missing"} /
+# {"full", n} with nothing changed.
 _RATE_SCRIPT = """
 if ARGV[3] == "1" and redis.call("EXISTS", KEYS[1]) == 0 then return {"missing"} end
 local n = redis.call("HLEN", KEYS[1])
 if n > 0 then n = n - 1 end
-for i = 4, #ARGV, 2 do
-  if redis.call("HEXISTS", KEYS[1], ARGV[i]) == 0 then n = n + 1 end
+local seen = {}
+for i = 5, #ARGV, 2 do
+  if not seen[ARGV[i]] and redis.call("HEXISTS", KEYS[1], ARGV[i]) == 0 then n = n + 1 end
+  seen[ARGV[i]] = true
 end
 if n > tonumber(ARGV[2]) then return {"full", n} end
-for i = 4, #ARGV, 2 do redis.call("HSET", KEYS[1], ARGV[i], ARGV[i + 1]) end
+local set_end = 4 + 2 * tonumber(ARGV[4])
+for i = 5, #ARGV, 2 do
+  if i < set_end then redis.call("HSET", KEYS[1], ARGV[i], ARGV[i + 1])
+  else redis.call("HSETNX", KEYS[1], ARGV[i], ARGV[i + 1]) end
+end
 redis.call("HINCRBY", KEYS[1], "v", 1)
 redis.call("EXPIRE", KEYS[1], ARGV[1])
 local cached = redis.call("SMEMBERS", KEYS[2])
