@@ -208,7 +208,8 @@ def start_server(root: Path, workers: int, cache_ttl: float, log: Path, redis_ur
     port; its output goes to ``log``. Return its base URL and process (not yet ready: see ``wait_ready``)."""
     port = free_port()
     env = {**os.environ, "MOVIEREC_HOME": str(root), "MOVIEREC_WORKERS": str(workers),
-           "MOVIEREC_CACHE_TTL": str(cache_ttl), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}  # fmt: skip
+           "MOVIEREC_CACHE_TTL": str(cache_ttl), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+           "MOVIEREC_NEW_SESSIONS_PER_MINUTE": "0"}  # every client here is one address: no limit  # fmt: skip
     env.pop("REDIS_URL", None)
     if redis_url:
         env["REDIS_URL"] = redis_url

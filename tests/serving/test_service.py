@@ -261,3 +261,21 @@ def test_several_workers_without_redis_are_refused_with_the_way_out(project, tmp
 
     with pytest.raises(RuntimeError, match="MOVIEREC_WORKERS=2 needs REDIS_URL"):
         start_server(project, tmp_path / "serve.log", MOVIEREC_WORKERS="2")
+
+
+def test_new_sessions_from_one_address_are_rate_limited(project, tmp_path):
+    """20,000 /rate calls without a session_id made 60,000 Redis keys: new sessions are limited per address."""
+    from tests.serving.conftest import start_server
+
+    s = start_server(project, tmp_path / "serve.log", MOVIEREC_NEW_SESSIONS_PER_MINUTE="2")
+    try:
+        movie = s.post("/popular", {"k": 1})[1]["items"][0]["movie_id"]
+        rating = {"ratings": [{"movie_id": movie, "rating": 4.0}]}
+        first = s.post("/rate", rating)
+        assert first[0] == 200 and s.post("/rate", rating)[0] == 200
+        status, out = s.post("/rate", rating)
+        assert status == 429 and "at most 2 new sessions a minute" in out["error"]
+        assert s.post("/rate", {**rating, "session_id": first[1]["session_id"]})[0] == 200  # rating on goes on
+    finally:
+        s.proc.terminate()
+        s.proc.wait(15)

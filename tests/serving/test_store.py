@@ -6,7 +6,7 @@ import pytest
 
 from movierec.serving import store as store_module
 from movierec.serving.store import (
-    SESSION_KEYS_PREFIX, MemoryKV, Session, SessionFull, SessionNotFound, SessionUnavailable, Store,
+    SESSION_KEYS_PREFIX, CreationLimit, MemoryKV, Session, SessionFull, SessionNotFound, SessionUnavailable, Store,
 )  # fmt: skip
 from tests.serving.conftest import RedisServer, free_port
 
@@ -264,3 +264,21 @@ def test_sessions_outlive_a_redis_outage():
     for s in (worker, other):
         s.close()
     server.stop()
+
+
+def test_new_sessions_are_limited_per_address_and_minute():
+    limit = CreationLimit(per_minute=3)
+    assert [limit.allow("a", now=t) for t in (0, 1, 2, 3)] == [True, True, True, False]
+    assert limit.allow("b", now=3)  # another address has its own budget
+    assert limit.allow("a", now=61)  # a minute after the first one
+    assert all(CreationLimit(0).allow("a", now=0) for _ in range(100))  # 0: no limit
+
+
+def test_cached_answers_never_evict_sessions_and_the_cache_is_bounded_by_bytes(monkeypatch):
+    monkeypatch.setattr(store_module, "MEMORY_CACHE_BYTES", 10_000)
+    store = Store(None, cache_ttl=60, session_ttl=60)
+    store.session_rate("keep", {1: 4.0}, new=True, max_ratings=10)
+    for i in range(1_000):  # 1 MB of answers through a 10 KB cache
+        store.cache_set(f"k{i}", b"x" * 1_000)
+    assert store.session_get("keep").ratings == {1: 4.0}
+    assert store.memory.nbytes <= 10_000 and store.cache_get("k999") == b"x" * 1_000 and store.cache_get("k0") is None

@@ -3,7 +3,7 @@
 Environment: ``MOVIEREC_HOME`` (folder holding ``models/`` and ``data/``; default: the working directory),
 ``REDIS_URL`` (cache and sessions; default: in-process), ``QDRANT_URL`` (a Qdrant server; default: the
 embedded Qdrant Edge index), ``MOVIEREC_WORKERS`` (server processes, default 1), ``MOVIEREC_CACHE_TTL`` and
-``MOVIEREC_SESSION_TTL`` (seconds).
+``MOVIEREC_SESSION_TTL`` (seconds), ``MOVIEREC_NEW_SESSIONS_PER_MINUTE`` (per client address and worker; 0: no limit).
 """
 
 from __future__ import annotations
@@ -30,7 +30,9 @@ from pydantic import BaseModel, Field  # noqa: E402
 
 from movierec.errors import MovieRecError  # noqa: E402
 from movierec.serving.recommender import NotFoundError, Paths, Recommender  # noqa: E402
-from movierec.serving.store import Session, SessionFull, SessionNotFound, SessionUnavailable, Store  # noqa: E402
+from movierec.serving.store import (  # noqa: E402
+    CreationLimit, Session, SessionFull, SessionNotFound, SessionUnavailable, Store,
+)  # fmt: skip
 
 log = logging.getLogger("movierec.service")
 
@@ -93,6 +95,9 @@ def _answers_client_errors(api: Callable) -> Callable:
             return await api(*args, **kwargs)
         except ClientError as e:
             log.info("client error %d on /%s: %s", e.status, api.__name__, e)
+            ctx = kwargs.get("ctx")
+            if ctx is not None:  # an API that takes the context answers with its status, not the response's
+                ctx.response.status_code = e.status
             return _error(e.status, str(e))
 
     return wrapper
@@ -235,6 +240,7 @@ class MovieRec:
         self.store = Store(os.environ.get("REDIS_URL") or None,
                            cache_ttl=float(os.environ.get("MOVIEREC_CACHE_TTL", 300)),
                            session_ttl=float(os.environ.get("MOVIEREC_SESSION_TTL", 86_400)))  # fmt: skip
+        self.new_sessions = CreationLimit(int(os.environ.get("MOVIEREC_NEW_SESSIONS_PER_MINUTE", 30)))
         self.model_version = self.rec.version
         self._version_body = orjson.dumps({"model_version": self.model_version})
         log.info("movierec %s: %d movies, %d known users, cache %s", self.model_version, len(self.rec.movie_ids),
@@ -309,7 +315,7 @@ class MovieRec:
     @_answers_client_errors
     async def rate(self, ratings: Annotated[list[Rating], Field(min_length=1, max_length=200)],
                    session_id: SessionId | None = None, k: K = 10, genres: Genres = [], year_min: Year = None,
-                   year_max: Year = None, explain: Flag = True) -> dict:  # noqa: B006  # fmt: skip
+                   year_max: Year = None, explain: Flag = True, ctx: bentoml.Context = None) -> dict:  # noqa: B006  # fmt: skip
         """A visitor rates movies (a new session, or more ratings on ``session_id``) and gets recommendations
         from the user tower at once. A later rating of the same movie replaces the earlier one."""
         with _client_errors():  # before anything is stored
@@ -326,6 +332,10 @@ class MovieRec:
                 raise ClientError(404, f"unknown movie_id {r.movie_id}: search by title to find a movie's id")
         new = session_id is None
         if new:
+            client = ctx.request.client.host if ctx is not None and ctx.request.client else "?"
+            if not self.new_sessions.allow(client):
+                raise ClientError(429, f"at most {self.new_sessions.per_minute} new sessions a minute from one address: "
+                                       "keep rating on your session_id, or wait a minute")  # fmt: skip
             session_id = self.store.new_session_id()
         try:  # one atomic merge: concurrent ratings of one session all land
             session = self.store.session_rate(session_id, {r.movie_id: r.rating for r in ratings}, new, MAX_SESSION)

@@ -40,15 +40,20 @@ SESSION_KEYS_PREFIX = "movierec:session-keys:"
 KEYS_CHANNEL = "movierec:cache-keys"  # workers announce the cache keys they write here
 WRITE_BEHIND_S = 0.05  # a new cache entry reaches Redis within this long when no cache read carries it
 MAX_PENDING = 64  # more new entries waiting than this are written at once
+MEMORY_CACHE_BYTES = 64 * 1024**2  # the in-process cache's answers, at most
+MAX_SESSIONS = 100_000  # sessions one worker keeps in memory (or copies of, with Redis), the least recent dropped
+RECONNECT_GRACE_S = 10.0  # after Redis came back: a session it lacks may still be on its way back from a worker
 MAX_WRITE_BACK = 100_000  # ratings a session may hold when written back after an outage (the service caps lower)
 
 
 class MemoryKV:
-    """A small TTL + LRU dict with the few Redis operations used here."""
+    """A small TTL + LRU dict with the few Redis operations used here, bounded by entries and, for bytes
+    values, by their total size."""
 
-    def __init__(self, max_items: int = 50_000):
+    def __init__(self, max_items: int = 50_000, max_bytes: int | None = None):
         self._d: OrderedDict[str, tuple[float, Any]] = OrderedDict()
-        self.max_items = max_items
+        self.max_items, self.max_bytes = max_items, max_bytes
+        self.nbytes = 0  # of the bytes values held
         self._lock = threading.Lock()
 
     def get(self, key: str) -> Any:
@@ -57,17 +62,23 @@ class MemoryKV:
             if item is None:
                 return None
             if item[0] < time.monotonic():
-                del self._d[key]
+                self._drop(key)
                 return None
             self._d.move_to_end(key)
             return item[1]
 
     def set(self, key: str, value: Any, ttl: float) -> None:
         with self._lock:
+            self._drop(key)
             self._d[key] = (time.monotonic() + ttl, value)
-            self._d.move_to_end(key)
-            while len(self._d) > self.max_items:
-                self._d.popitem(last=False)
+            self.nbytes += _size(value)
+            while len(self._d) > self.max_items or (self.max_bytes is not None and self.nbytes > self.max_bytes):
+                self._drop(next(iter(self._d)))
+
+    def _drop(self, key: str) -> None:
+        item = self._d.pop(key, None)
+        if item is not None:
+            self.nbytes -= _size(item[1])
 
     def keys(self) -> list[str]:
         with self._lock:
@@ -76,7 +87,7 @@ class MemoryKV:
     def delete(self, *keys: str) -> None:
         with self._lock:
             for k in keys:
-                self._d.pop(k, None)
+                self._drop(k)
 
     def add_member(self, key: str, member: str, ttl: float) -> None:
         members = set(self.get(key) or ()) | {member}
@@ -84,6 +95,10 @@ class MemoryKV:
 
     def members(self, key: str) -> set[str]:
         return set(self.get(key) or ())
+
+
+def _size(value: Any) -> int:
+    return len(value) if isinstance(value, (bytes, bytearray)) else 0
 
 
 class GuardedRedis:
@@ -159,9 +174,12 @@ class Store:
 
     def __init__(self, redis_url: str | None = None, cache_ttl: float = 300, session_ttl: float = 86_400):
         self.redis = GuardedRedis(redis_url) if redis_url else None
-        self.memory = MemoryKV()
+        # the in-process cache, bounded by size; sessions apart, so that cached answers never evict them
+        self.memory = MemoryKV(max_items=100_000, max_bytes=MEMORY_CACHE_BYTES)
+        self.sessions = MemoryKV(max_items=MAX_SESSIONS)
         self._sessions_lock = threading.Lock()  # one merge at a time in memory
         self._unsaved: dict[str, dict[int, float]] = {}  # ratings taken while Redis was down, by session
+        self._reconnected_at = float("-inf")  # when the key directory last found Redis again
         self.cache_ttl = cache_ttl
         self.session_ttl = session_ttl
         self._pending: list[tuple[str, bytes]] = []  # new cache entries not yet in Redis
@@ -212,7 +230,7 @@ class Store:
         if self.redis is None:
             self.memory.set(key, body, self.cache_ttl)
             if session_id:
-                self.memory.add_member(SESSION_KEYS_PREFIX + session_id, key, self.session_ttl)
+                self.memory.add_member(SESSION_KEYS_PREFIX + session_id, key, self.cache_ttl)
             return
 
         if not session_id:
@@ -226,8 +244,9 @@ class Store:
                 self.flush()
             return
         skey = SESSION_KEYS_PREFIX + session_id
+        # the set of a session's cached answers lives as long as its newest answer: bounded in time, not a day
         ok, _ = self.redis.batch([*self._take_pending(also=(key, body)), ("SADD", skey, key),
-                                  ("EXPIRE", skey, int(self.session_ttl))])  # fmt: skip
+                                  ("EXPIRE", skey, int(self.cache_ttl))])  # fmt: skip
         if ok:
             self.known.set(key, True, self.cache_ttl)
 
@@ -280,6 +299,7 @@ class Store:
                     self.known.set(key.decode(), True, self.cache_ttl)
                 self.listening.set()
                 if not first:  # the connection was lost: Redis may have restarted, empty
+                    self._reconnected_at = time.monotonic()
                     self._refill_all()
                 first = False
                 while not self._closed.is_set():
@@ -336,14 +356,18 @@ class Store:
         key = SESSION_PREFIX + session_id
         if self.redis is None:
             with self._sessions_lock:
-                return self.memory.get(key)
+                return self.sessions.get(key)
         self._write_back()
         ok, raw = self.redis.call(lambda r: r.hgetall(key))
         if ok and raw:
             return self._keep(key, _session(raw))
         local = self._copy(session_id)
         if ok:  # not in Redis: expired (and so is the copy), or lost by a Redis restarted without persistence
-            return self._merge(session_id, {}, True, MAX_WRITE_BACK, fill=local.ratings)[1] if local else None
+            if local is not None:
+                return self._merge(session_id, {}, True, MAX_WRITE_BACK, fill=local.ratings)[1]
+            if self._just_reconnected():  # another worker may be filling it back right now
+                raise SessionUnavailable(session_id)
+            return None
         if local is None:
             raise SessionUnavailable(session_id)
         return local
@@ -360,13 +384,15 @@ class Store:
             try:
                 ok, session = self._merge(session_id, ratings, new, max_ratings)
             except SessionNotFound:
-                if local is None:
+                if local is None and not self._just_reconnected():
                     raise
-                ok, session = self._merge(session_id, ratings, True, max_ratings, fill=local.ratings)
+                # lost by Redis: this worker's copy, or (just after Redis came back, while the workers that hold
+                # copies fill them back) these ratings alone, which the fills then complete
+                ok, session = self._merge(session_id, ratings, True, max_ratings, fill=local.ratings if local else None)
             if ok:
                 return session
         with self._sessions_lock:
-            found = self.memory.get(key)
+            found = self.sessions.get(key)
             if found is None and not new and self.redis is None:
                 raise SessionNotFound(session_id)
             partial = found.partial if found is not None else not new  # Redis down, and no copy here
@@ -374,7 +400,7 @@ class Store:
             if len(merged) > max_ratings:
                 raise SessionFull(len(merged))
             session = Session(merged, (found.version if found is not None else 0) + 1, partial)
-            self.memory.set(key, session, self.session_ttl)
+            self.sessions.set(key, session, self.session_ttl)
             if self.redis is not None:  # newer than what Redis holds: written back when it answers
                 self._unsaved[session_id] = {**self._unsaved.get(session_id, {}), **ratings}
         if self.redis is not None:
@@ -382,9 +408,12 @@ class Store:
         self.invalidate_session(session_id)
         return session
 
+    def _just_reconnected(self) -> bool:
+        return time.monotonic() - self._reconnected_at < RECONNECT_GRACE_S
+
     def _copy(self, session_id: str) -> Session | None:
         with self._sessions_lock:
-            return self.memory.get(SESSION_PREFIX + session_id)
+            return self.sessions.get(SESSION_PREFIX + session_id)
 
     def _merge(self, session_id: str, ratings: dict[int, float], new: bool, max_ratings: int,
                fill: dict[int, float] | None = None) -> tuple[bool, Session | None]:  # fmt: skip
@@ -406,13 +435,13 @@ class Store:
     def _keep(self, key: str, session: Session) -> Session:
         """This worker's copy of a session Redis holds: what it answers from while Redis is down."""
         with self._sessions_lock:
-            self.memory.set(key, session, self.session_ttl)
+            self.sessions.set(key, session, self.session_ttl)
         return session
 
     def _refill_all(self) -> None:
         """After the connection to Redis was lost: fill every session this worker holds back into Redis."""
         with self._sessions_lock:
-            held = [k[len(SESSION_PREFIX):] for k in self.memory.keys() if k.startswith(SESSION_PREFIX)]
+            held = [k[len(SESSION_PREFIX):] for k in self.sessions.keys() if k.startswith(SESSION_PREFIX)]
             for session_id in held:
                 self._unsaved.setdefault(session_id, {})
         if held:
@@ -426,7 +455,7 @@ class Store:
                 if not self._unsaved:
                     return
                 session_id, ratings = next(iter(self._unsaved.items()))
-                local = self.memory.get(SESSION_PREFIX + session_id)
+                local = self.sessions.get(SESSION_PREFIX + session_id)
             try:  # new=True: a session started during the outage is created
                 ok = local is None or self._merge(session_id, ratings, True, MAX_WRITE_BACK, fill=local.ratings)[0]
             except SessionFull:
@@ -488,3 +517,27 @@ for _, k in ipairs(cached) do redis.call("DEL", k) end
 redis.call("DEL", KEYS[2])
 return redis.call("HGETALL", KEYS[1])
 """
+
+
+class CreationLimit:
+    """At most ``per_minute`` new sessions per client address in any minute (0: no limit), in this worker. It
+    keeps one small entry per address seen in the last minute."""
+
+    def __init__(self, per_minute: int):
+        self.per_minute = per_minute
+        self._seen: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, client: str, now: float | None = None) -> bool:
+        if self.per_minute <= 0:
+            return True
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            if len(self._seen) > 10_000:  # forget the addresses quiet for a minute
+                self._seen = {c: t for c, t in self._seen.items() if t and t[-1] > now - 60}
+            recent = [t for t in self._seen.get(client, []) if t > now - 60]
+            if len(recent) >= self.per_minute:
+                self._seen[client] = recent
+                return False
+            self._seen[client] = [*recent, now]
+            return True
