@@ -8,7 +8,7 @@ import pytest
 
 from movierec.errors import MovieRecError
 from movierec.serving.bundle import load_bundle
-from movierec.serving.recommender import NotFoundError, Paths, Recommender
+from movierec.serving.recommender import NotFoundError, Paths, Recommender, search_form
 
 
 @pytest.fixture(scope="module")
@@ -100,6 +100,22 @@ def test_title_search_prefers_titles_that_start_with_the_query(rec):
     assert starts == sorted(starts, reverse=True)
     with pytest.raises(MovieRecError):
         rec.search("   ")
+
+
+def test_search_puts_articles_back_and_ignores_accents(rec, monkeypatch):
+    """"the matrix" found nothing: MovieLens stores "Matrix, The (1999)"."""
+    assert search_form("Matrix, The (1999)") == "the matrix (1999)"
+    assert search_form("Amélie (Fabuleux destin d'Amélie Poulain, Le) (2001)").startswith("amelie (fabuleux")
+    assert search_form("Dîner de cons, Le (Dinner Game, The) (1998)") == "le diner de cons (dinner game, the) (1998)"
+    assert search_form("Enfants, L' (2005)") == "l'enfants (2005)"
+    assert search_form("Heat (1995)") == "heat (1995)" and search_form("Along Came a Spider") == "along came a spider"
+    catalog = pd.DataFrame({"title": ["Matrix, The (1999)", "Matrix Reloaded, The (2003)", "Amélie (2001)", "Heat (1995)"]})
+    monkeypatch.setattr(rec, "_title_lc", pd.Series([search_form(t) for t in catalog["title"]]))
+    monkeypatch.setattr(rec, "_counts", np.array([10, 5, 7, 9]))
+    monkeypatch.setattr(rec, "movie", lambda i: {"title": catalog["title"][i]})
+    assert [m["title"] for m in rec.search("the matrix")["items"]] == ["Matrix, The (1999)", "Matrix Reloaded, The (2003)"]
+    assert [m["title"] for m in rec.search("AMELIE")["items"]] == ["Amélie (2001)"]
+    assert [m["title"] for m in rec.search("matrix")["items"]] == ["Matrix, The (1999)", "Matrix Reloaded, The (2003)"]
 
 
 def test_onboarding_and_demo_profiles_come_from_the_data(rec):

@@ -10,6 +10,8 @@ bundle once, then answers in plain dicts.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +26,21 @@ from movierec.serving.bundle import Bundle, load_bundle
 from movierec.training.tracking import file_md5
 
 LIKED = 4.0  # stars: a rating that can ground an explanation
+
+# MovieLens moves a leading article to the end ("Matrix, The (1999)"); search puts it back in front
+_TRAILING_ARTICLE = re.compile(r"^(?P<name>.+?), (?P<article>the|a|an|le|la|les|l'|il|der|die|das|el|los|las|un|une)"
+                               r"(?P<rest>( \(.*)?)$", re.IGNORECASE)  # fmt: skip
+
+
+def search_form(text: str) -> str:
+    """How titles and queries are compared: accents dropped, case folded, a trailing article moved to the front
+    (``"Matrix, The (1999)"`` -> ``"the matrix (1999)"``; ``"Amélie"`` -> ``"amelie"``)."""
+    plain = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c)).strip()
+    m = _TRAILING_ARTICLE.match(plain)
+    if m:
+        gap = "" if m["article"].endswith("'") else " "
+        plain = f"{m['article']}{gap}{m['name']}{m['rest']}"
+    return plain.casefold()
 
 
 class NotFoundError(MovieRecError):
@@ -77,7 +94,7 @@ class Recommender:
         self._genres = cat["genres"].tolist()
         self._years = [None if pd.isna(y) else int(y) for y in cat["year"]]
         self._counts = cat["rating_count"].to_numpy(np.int64)
-        self._title_lc = cat["title"].astype(str).str.casefold()
+        self._title_lc = pd.Series([search_form(t) for t in cat["title"].astype(str)])
         self._by_popularity = np.argsort(-self._counts, kind="stable")
         self.genres = sorted({g for gs in self._genres for g in gs})
         self.index = index or open_index(paths.index / "qdrant")
@@ -231,7 +248,7 @@ class Recommender:
         return {"movie": self.movie(i), "items": self._items(found, False)}
 
     def search(self, query: str, limit: int = 10) -> dict:
-        q = query.strip().casefold()
+        q = search_form(query)
         if not q:
             raise MovieRecError("query is empty: type part of a title")
         hit = np.flatnonzero(self._title_lc.str.contains(q, regex=False).to_numpy())
