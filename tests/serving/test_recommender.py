@@ -118,6 +118,27 @@ def test_search_puts_articles_back_and_ignores_accents(rec, monkeypatch):
     assert [m["title"] for m in rec.search("matrix")["items"]] == ["Matrix, The (1999)", "Matrix Reloaded, The (2003)"]
 
 
+def test_explanations_cite_liked_related_movies_and_vary_along_a_list(rec):
+    """The Matrix used to be explained by Toy Story, and a harsh critic's whole list by the same two movies."""
+    counts = np.diff(rec.bundle.indptr)
+    u = int(np.flatnonzero(counts >= 20)[0])
+    items, ratings = rec.bundle.history(u)
+    found = rec.for_user(next(uid for uid, x in rec.user_idx.items() if x == u), k=10)["items"]
+    cited: dict[int, int] = {}
+    picks = []
+    for m in found:
+        i = rec.movie_idx[m["movie_id"]]
+        top = rec.anchors(i, items, ratings, cited)
+        assert len(top) == 2 and (ratings[top] >= ratings.mean()).all()  # liked by this user's own standard
+        for t in top:
+            cited[int(items[t])] = cited.get(int(items[t]), 0) + 1
+        picks.append(tuple(sorted(int(items[t]) for t in top)))
+    assert len({m for p in picks for m in p}) > 2 * 3  # not the same two movies all along the list
+    first = rec.anchors(rec.movie_idx[found[0]["movie_id"]], items, ratings, {})
+    again = rec.anchors(rec.movie_idx[found[0]["movie_id"]], items, ratings, {int(items[t]): 3 for t in first})
+    assert set(first).isdisjoint(again)  # movies already cited give way to others
+
+
 def test_onboarding_and_demo_profiles_come_from_the_data(rec):
     onb = rec.onboarding(15)["items"]
     assert len(onb) == 15 and len({m["movie_id"] for m in onb}) == 15

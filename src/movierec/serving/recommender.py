@@ -97,6 +97,10 @@ class Recommender:
         self._title_lc = pd.Series([search_form(t) for t in cat["title"].astype(str)])
         self._by_popularity = np.argsort(-self._counts, kind="stable")
         self.genres = sorted({g for gs in self._genres for g in gs})
+        column = {g: j for j, g in enumerate(self.genres)}
+        self._genre_hot = np.zeros((len(self._genres), max(len(self.genres), 1)), bool)  # movie x genre
+        for m, gs in enumerate(self._genres):
+            self._genre_hot[m, [column[g] for g in gs]] = True
         self.index = index or open_index(paths.index / "qdrant")
         self.exclude_max = OVERFETCH_MAX  # rated movies handed to the index at most (see ``_search``)
         self.profiles = {p["key"]: p for p in self.bundle.profiles}
@@ -184,22 +188,34 @@ class Recommender:
         rated[seen] = True
         return not any(rated[i] for i, _ in found)
 
-    def _explain(self, i: int, items: np.ndarray, ratings: np.ndarray) -> str:
-        liked = ratings >= min(LIKED, float(ratings.max()))
-        anchors, stars = items[liked], ratings[liked]
-        sims = self._unit[anchors] @ self._unit[i]
-        top = np.argsort(-sims, kind="stable")[:2]
-        parts = [f"{self._titles[anchors[t]]} {_stars(float(stars[t]))}" for t in top]
-        shared = [g for g in self._genres[i] if any(g in self._genres[anchors[t]] for t in top)]
+    def anchors(self, i: int, items: np.ndarray, ratings: np.ndarray, cited: dict[int, int], n: int = 2) -> np.ndarray:
+        """Up to ``n`` of the user's rated movies (indices into ``items``) to explain movie ``i`` by: liked by
+        the user's own standard (at or above their mean rating), then the closest in taste to ``i``, favouring
+        shared genres and the user's higher stars, and movies not yet cited in this list (``cited``: movie ->
+        times cited so far), so that the list's explanations do not all point at the same two."""
+        liked = np.flatnonzero(ratings >= ratings.mean())
+        anchors = items[liked]
+        shared = (self._genre_hot[anchors] & self._genre_hot[i]).sum(axis=1) / max(int(self._genre_hot[i].sum()), 1)
+        spread = max(float(ratings.max() - ratings.min()), 1.0)
+        score = (self._unit[anchors] @ self._unit[i] + 0.3 * shared + 0.1 * (ratings[liked] - ratings.mean()) / spread
+                 - 0.3 * np.array([cited.get(int(a), 0) for a in anchors]))  # fmt: skip
+        return liked[np.argsort(-score, kind="stable")[:n]]
+
+    def _explain(self, i: int, items: np.ndarray, ratings: np.ndarray, cited: dict[int, int]) -> str:
+        top = self.anchors(i, items, ratings, cited)
+        for t in top:
+            cited[int(items[t])] = cited.get(int(items[t]), 0) + 1
+        parts = [f"{self._titles[items[t]]} {_stars(float(ratings[t]))}" for t in top]
+        shared = [g for g in self._genres[i] if any(g in self._genres[items[t]] for t in top)]
         text = "Because you rated " + " and ".join(parts)
         return text + (f"; it shares {', '.join(shared)}." if shared else ".")
 
     def _items(self, found, explain: bool, items: np.ndarray | None = None, ratings: np.ndarray | None = None) -> list[dict]:
-        out = []
+        out, cited = [], {}
         for i, score in found:
             m = self.movie(i, score)
             if explain and items is not None and len(items):
-                m["explanation"] = self._explain(i, items, ratings)
+                m["explanation"] = self._explain(i, items, ratings, cited)
             out.append(m)
         return out
 
