@@ -32,10 +32,11 @@ def main() -> None:
     prepared, emb, out = Path(args.prepared), Path(args.embeddings), Path(args.out)
 
     catalog = catalog_table(pd.read_parquet(Path(args.features) / "movie_features.parquet"))
-    ratings = pd.concat([pd.read_parquet(prepared / f"{s}.parquet", columns=["user_idx", "movie_idx", "rating"])
+    columns = ["user_idx", "movie_idx", "rating", "timestamp"]
+    ratings = pd.concat([pd.read_parquet(prepared / f"{s}.parquet", columns=columns)
                          for s in ("train", "val", "test") if (prepared / f"{s}.parquet").exists()])  # fmt: skip
     user_ids = pd.read_parquet(emb / "user_ids.parquet").sort_values("user_idx")["userId"].reset_index(drop=True)
-    chosen = write_bundle(out, catalog, ratings, user_ids, p["onboarding_size"], p["demo_min_ratings"])
+    chosen = write_bundle(out, catalog, ratings, user_ids, p["onboarding_size"], p["demo_min_ratings"], p["trending_weeks"])
 
     movies = np.load(emb / "movie_vectors.npy")
     users = np.load(emb / "user_vectors.npy")

@@ -1,5 +1,6 @@
 """Onboarding suggestions and demo profiles on hand-made data whose answers are known."""
 
+import numpy as np
 import pandas as pd
 
 from movierec.serving.profiles import demo_profiles, onboarding_movies
@@ -66,3 +67,16 @@ def test_demo_profiles_skip_users_whose_movies_have_no_genre():
     profiles = demo_profiles(ratings, cat, pd.Series([10, 11, 12]), min_ratings=5, min_liked=100)
     # nobody has 100 liked ratings, so there is no genre lover; user 2 has no genre mix to speak of
     assert {p["key"]: p["user_id"] for p in profiles} == {"film_buff": 10, "harsh_critic": 12}
+
+
+def test_trending_counts_the_latest_weeks_only():
+    from movierec.serving.profiles import trending_movies
+
+    day = 86_400
+    # movie 0 is the all-time favourite, but movie 3 was rated most in the last two weeks; movies 4 and 6 tie
+    movie_idx = np.array([0] * 10 + [3, 3, 3, 4, 6, 0])
+    stamps = np.array([1_000 * day] * 10 + [2_000 * day] * 6)
+    out = trending_movies(movie_idx, stamps, _catalog(), weeks=2, n=3)
+    assert out["movie_ids"] == [103, 100, 104]  # 0 and 4 tie on one recent rating: 0 is more rated overall
+    assert out["weeks"] == 2 and out["until"] == "1975-06-24" and out["since"] == "1975-06-10"
+    assert trending_movies(movie_idx[:0], stamps[:0], _catalog(), weeks=2)["movie_ids"] == []

@@ -98,9 +98,13 @@ def test_onboarding_flow_with_a_session(server):
     assert server.post("/session", {"session_id": sid})[1]["n_ratings"] == 12  # the bad request stored nothing
 
 
-def test_popular_similar_search_and_demo(server):
+def test_popular_similar_search_and_demo(server, project):
     status, pop = server.post("/popular", {"k": 5})
     assert status == 200 and pop["source"] == "popular" and len(pop["items"]) == 5
+    status, trend = server.post("/trending", {"k": 5})  # a visitor's first view: the data's latest weeks
+    trending = json.loads((project / "data" / "index" / "trending.json").read_text())
+    assert status == 200 and trend["source"] == "trending" and "Trending now" in trend["label"]
+    assert [m["movie_id"] for m in trend["items"]] == trending["movie_ids"][:5]
     status, sim = server.post("/similar", {"movie_id": pop["items"][0]["movie_id"], "k": 5})
     assert status == 200 and len(sim["items"]) == 5
     word = pop["items"][0]["title"].split()[0]

@@ -5,7 +5,8 @@
 - ``history_indptr.npy``, ``history_items.npy``, ``history_ratings.npy``: every known rating by user (offsets
   by ``user_idx``, then ``movie_idx`` and stars): what a known user has already seen, and what explanations
   point at. Plain arrays, so that every server worker maps the same file pages instead of holding a copy;
-- ``onboarding.json``: movie ids a new visitor is asked to rate; ``profiles.json``: the demo profiles.
+- ``onboarding.json``: movie ids a new visitor is asked to rate; ``profiles.json``: the demo profiles;
+  ``trending.json``: the most rated movies of the data's latest weeks.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import pandas as pd
 from movierec.data.normalize import NO_GENRES
 from movierec.data.prepare import write_parquet
 from movierec.errors import MovieRecError
-from movierec.serving.profiles import demo_profiles, onboarding_movies
+from movierec.serving.profiles import demo_profiles, onboarding_movies, trending_movies
 from movierec.utils import atomic_path, write_json
 
 CATALOG_COLUMNS = ["movie_idx", "movieId", "title", "year", "genres", "rating_count", "rating_mean"]
@@ -50,8 +51,9 @@ def _save(path: Path, array: np.ndarray) -> None:
 
 
 def write_bundle(out: Path, catalog: pd.DataFrame, ratings: pd.DataFrame, user_ids: pd.Series,
-                 onboarding_size: int, demo_min_ratings: int) -> dict:  # fmt: skip
-    """Write everything but the index; return the onboarding ids and profiles for the stage's report."""
+                 onboarding_size: int, demo_min_ratings: int, trending_weeks: int = 26) -> dict:  # fmt: skip
+    """Write everything but the index; return the onboarding ids, profiles and trending movies for the stage's
+    report. ``ratings`` needs ``timestamp`` for the trending movies (none without it)."""
     out.mkdir(parents=True, exist_ok=True)
     write_parquet(catalog, out / "catalog.parquet")
     # one lexsort over the two id arrays: no per-column factorising of ml-25m's 25M rows
@@ -66,9 +68,12 @@ def write_bundle(out: Path, catalog: pd.DataFrame, ratings: pd.DataFrame, user_i
     _save(out / "history_ratings.npy", r["rating"].to_numpy(np.float32))
     onboarding = onboarding_movies(catalog, onboarding_size)
     profiles = demo_profiles(r, catalog, user_ids, min_ratings=demo_min_ratings)
+    stamps = ratings["timestamp"].to_numpy() if "timestamp" in ratings else np.zeros(0, np.int64)
+    trending = trending_movies(ratings["movie_idx"].to_numpy()[: len(stamps)], stamps, catalog, trending_weeks)
     write_json(out / "onboarding.json", onboarding)
     write_json(out / "profiles.json", profiles)
-    return {"onboarding": onboarding, "profiles": profiles}
+    write_json(out / "trending.json", trending)
+    return {"onboarding": onboarding, "profiles": profiles, "trending": trending}
 
 
 @dataclass
@@ -79,6 +84,7 @@ class Bundle:
     ratings: np.ndarray  # (n_ratings,) stars (float32, memory-mapped)
     onboarding: list[int]
     profiles: list[dict]
+    trending: dict  # see profiles.trending_movies; empty where the bundle predates it
 
     def history(self, user_idx: int) -> tuple[np.ndarray, np.ndarray]:
         """The user's rated movies (int64) and stars (float32), copied out of the mapped arrays."""
@@ -101,4 +107,5 @@ def load_bundle(folder: str | Path, n_users: int) -> Bundle:
     return Bundle(catalog=catalog, indptr=indptr, items=np.load(folder / "history_items.npy", mmap_mode="r"),
                   ratings=np.load(folder / "history_ratings.npy", mmap_mode="r"),
                   onboarding=json.loads((folder / "onboarding.json").read_text()),
-                  profiles=json.loads((folder / "profiles.json").read_text()))  # fmt: skip
+                  profiles=json.loads((folder / "profiles.json").read_text()),
+                  trending=json.loads((folder / "trending.json").read_text()) if (folder / "trending.json").exists() else {})  # fmt: skip

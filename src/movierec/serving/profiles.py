@@ -137,3 +137,21 @@ def demo_profiles(ratings: pd.DataFrame, catalog: pd.DataFrame, user_ids: pd.Ser
         pick("harsh_critic", "Harsh critic", series(-mean), lambda u: (
             f"Mean rating {mean[u]:.2f} stars over {int(counts[u])} ratings (everyone: {overall_mean:.2f})."))
     return out
+
+
+def trending_movies(movie_idx: np.ndarray, timestamps: np.ndarray, catalog: pd.DataFrame, weeks: int,
+                    n: int = 100) -> dict:  # fmt: skip
+    """The ``n`` most rated movies over the latest ``weeks`` of the data (ties: the most rated of all time), as
+    ``{"weeks", "since", "until", "movie_ids"}``: what a visitor with no ratings sees first. ``catalog``:
+    ``movie_idx, movieId, rating_count``."""
+    if len(timestamps) == 0:
+        return {"weeks": weeks, "since": None, "until": None, "movie_ids": []}
+    until = int(timestamps.max())
+    since = until - weeks * 7 * 86_400
+    recent = np.bincount(movie_idx[timestamps >= since], minlength=int(catalog["movie_idx"].max()) + 1)
+    cat = catalog.set_index("movie_idx")
+    idx = cat.index.to_numpy()
+    order = np.lexsort((cat["movieId"].to_numpy(), -cat["rating_count"].to_numpy(), -recent[idx]))
+    chosen = [int(m) for m, c in zip(cat["movieId"].to_numpy()[order], recent[idx][order]) if c > 0][:n]
+    day = lambda t: pd.Timestamp(t, unit="s").strftime("%Y-%m-%d")  # noqa: E731
+    return {"weeks": weeks, "since": day(since), "until": day(until), "movie_ids": chosen}

@@ -237,12 +237,23 @@ class Recommender:
         found = self._search(self.embed(items, ratings), k, genres, year_min, year_max, items)
         return {"source": "two_tower", "items": self._items(found, explain, items, ratings)}
 
-    def popular(self, k: int = 10, genres=None, year_min=None, year_max=None, exclude=()) -> dict:
+    def trending(self, k: int = 10, genres=None, year_min=None, year_max=None) -> dict:
+        """The most rated movies over the data's latest weeks (the index stage's ``trending.json``), then the most
+        rated of all time where those run out: what a visitor with no ratings sees first."""
+        t = self.bundle.trending
+        recent = [self.movie_idx[m] for m in t.get("movie_ids", []) if m in self.movie_idx]
+        rest = self._by_popularity[~np.isin(self._by_popularity, recent)]
+        out = self.popular(k, genres, year_min, year_max, order=np.concatenate([np.array(recent, np.int64), rest]))
+        label = (f"Trending now: the most rated in the data's last {t['weeks']} weeks (to {t['until']})"
+                 if recent else "Popular movies: rate a few to get personal picks")  # fmt: skip
+        return {**out, "source": "trending" if recent else "popular", "label": label}
+
+    def popular(self, k: int = 10, genres=None, year_min=None, year_max=None, exclude=(), order=None) -> dict:
         self.check_filters(genres, year_min, year_max)
         out = []
         want = set(genres or ())
         skip = set(exclude)
-        for i in self._by_popularity:
+        for i in self._by_popularity if order is None else order:
             y = self._years[i]
             if (want and not want & set(self._genres[i])) or i in skip:
                 continue

@@ -313,6 +313,13 @@ class MovieRec:
 
     @bentoml.api
     @_answers_client_errors
+    async def trending(self, k: K = 10, genres: Genres = [], year_min: Year = None, year_max: Year = None) -> dict:  # noqa: B006
+        """Trending now: the most rated movies over the data's latest weeks, labelled as such (a visitor's first view)."""
+        req = {"k": k, "genres": sorted(genres), "year_min": year_min, "year_max": year_max}
+        return self._cached("trending", req, lambda: self.rec.trending(k, genres, year_min, year_max))
+
+    @bentoml.api
+    @_answers_client_errors
     async def rate(self, ratings: Annotated[list[Rating], Field(min_length=1, max_length=200)],
                    session_id: SessionId | None = None, k: K = 10, genres: Genres = [], year_min: Year = None,
                    year_max: Year = None, explain: Flag = True, ctx: bentoml.Context = None) -> dict:  # noqa: B006  # fmt: skip
