@@ -8,7 +8,7 @@ import pytest
 
 from movierec.errors import MovieRecError
 from movierec.serving.bundle import load_bundle
-from movierec.serving.recommender import NotFoundError, Paths, Recommender, search_form
+from movierec.serving.recommender import NotFoundError, Paths, Recommender, journey, search_form
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +69,11 @@ def test_visitor_ratings_embed_like_the_user_tower_and_exclude_rated(rec):
     assert [m["movie_id"] for m in other["items"]] != [m["movie_id"] for m in out["items"]]
 
 
-def test_no_ratings_means_popular_movies_labelled_as_such(rec):
+def test_no_ratings_means_trending_then_popular_movies_labelled_as_such(rec):
     out = rec.for_ratings({}, k=5)
+    assert out["source"] == "trending" and "Trending now" in out["label"]
+    assert [m["movie_id"] for m in out["items"]] == rec.bundle.trending["movie_ids"][:5]
+    out = rec.popular(5)
     assert out["source"] == "popular" and "Popular" in out["label"]
     counts = [m["score"] for m in out["items"]]
     assert counts == sorted(counts, reverse=True) and counts[0] == rec.bundle.catalog["rating_count"].max()
@@ -137,6 +140,19 @@ def test_explanations_cite_liked_related_movies_and_vary_along_a_list(rec):
     first = rec.anchors(rec.movie_idx[found[0]["movie_id"]], items, ratings, {})
     again = rec.anchors(rec.movie_idx[found[0]["movie_id"]], items, ratings, {int(items[t]): 3 for t in first})
     assert set(first).isdisjoint(again)  # movies already cited give way to others
+
+
+def test_the_journey_from_no_ratings_to_a_rich_profile(rec):
+    assert [journey(n)["stage"] for n in (0, 1, 9, 10, 49, 50, 500)] == [
+        "new", "learning", "learning", "personal", "personal", "rich", "rich"]  # fmt: skip
+    assert journey(25)["strength"] == 0.5 and journey(500)["strength"] == 1.0 and journey(0)["strength"] == 0.0
+    counts = np.diff(rec.bundle.indptr)
+    by_idx = {u: uid for uid, u in rec.user_idx.items()}
+    heavy, light = by_idx[int(np.argmax(counts))], by_idx[int(np.argmin(np.where(counts > 0, counts, 10**9)))]
+    rich, small = rec.for_user(heavy, k=3), rec.for_user(light, k=3)
+    assert rich["journey"]["stage"] == "rich" and all("explanation" in m for m in rich["items"])  # on by default
+    assert small["journey"]["n_ratings"] < 50 and not any("explanation" in m for m in small["items"])
+    assert rec.for_ratings({}, k=3)["journey"]["stage"] == "new"
 
 
 def test_onboarding_and_demo_profiles_come_from_the_data(rec):

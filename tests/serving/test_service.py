@@ -83,6 +83,7 @@ def test_onboarding_flow_with_a_session(server):
     first = [{"movie_id": m["movie_id"], "rating": 5.0} for m in onb["items"][:3]]
     status, a = server.post("/rate", {"ratings": first, "k": 10})
     assert status == 200 and a["n_ratings"] == 3 and "rate 7 more" in a["advice"]
+    assert a["journey"] == {"stage": "learning", "label": "Learning your taste", "n_ratings": 3, "strength": 0.06}
     sid = a["session_id"]
     status, cached = server.post("/session", {"session_id": sid, "k": 10})
     assert status == 200 and cached["cached"] is True and cached["items"] == a["items"]

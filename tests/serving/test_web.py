@@ -46,6 +46,8 @@ def test_rate_suggested_movies_and_get_explained_recommendations(page):
     assert "Because you rated" in recs.first.locator(".why").inner_text()
     assert "6 ratings" in page.locator("#results-title").inner_text()
     assert "rate 4 more" in page.locator("#advice").inner_text()
+    assert page.locator("#stage").inner_text() == "Learning your taste"  # 6 ratings: the journey's second stage
+    assert page.locator("#strength").get_attribute("value") == "0.12"
 
     # title search adds a movie to rate; the session grows
     first_title = page.locator("#suggestions li .title").first.inner_text()

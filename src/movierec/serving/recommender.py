@@ -32,6 +32,18 @@ _TRAILING_ARTICLE = re.compile(r"^(?P<name>.+?), (?P<article>the|a|an|le|la|les|
                                r"(?P<rest>( \(.*)?)$", re.IGNORECASE)  # fmt: skip
 
 
+# the visitor's journey, by how many ratings a profile holds: (from, stage, what the page says)
+JOURNEY = [(0, "new", "New here: trending now"), (1, "learning", "Learning your taste"),
+           (10, "personal", "Personalised for you"), (50, "rich", "Rich profile")]  # fmt: skip
+RICH = 50  # ratings from which a profile is "rich": its strength is full, and explanations are on by default
+
+
+def journey(n_ratings: int) -> dict:
+    """Where a profile of ``n_ratings`` stands: ``stage``, its ``label``, and ``strength`` in 0..1."""
+    stage, label = next((s, lab) for lo, s, lab in reversed(JOURNEY) if n_ratings >= lo)
+    return {"stage": stage, "label": label, "n_ratings": int(n_ratings), "strength": round(min(n_ratings, RICH) / RICH, 2)}
+
+
 def search_form(text: str) -> str:
     """How titles and queries are compared: accents dropped, case folded, a trailing article moved to the front
     (``"Matrix, The (1999)"`` -> ``"the matrix (1999)"``; ``"Amélie"`` -> ``"amelie"``)."""
@@ -219,23 +231,26 @@ class Recommender:
             out.append(m)
         return out
 
-    def for_user(self, user_id: int, k: int = 10, genres=None, year_min=None, year_max=None, explain=False) -> dict:
+    def for_user(self, user_id: int, k: int = 10, genres=None, year_min=None, year_max=None, explain=None) -> dict:
+        """A known user's top ``k``; ``explain`` None: explanations for a rich profile (``RICH`` ratings) only."""
         self.check_filters(genres, year_min, year_max)
         u = self.known_user(user_id)
         items, ratings = self.bundle.history(u)
+        explain = len(items) >= RICH if explain is None else explain
         found = self._search(self.user_vectors[u], k, genres, year_min, year_max, items)
-        return {"user_id": int(user_id), "source": "two_tower", "items": self._items(found, explain, items, ratings)}
+        return {"user_id": int(user_id), "source": "two_tower", "journey": journey(len(items)),
+                "items": self._items(found, explain, items, ratings)}  # fmt: skip
 
     def for_ratings(self, rated: dict[int, float], k: int = 10, genres=None, year_min=None, year_max=None,
                     explain=False) -> dict:  # fmt: skip
         """Recommendations for a visitor from ``{movie_id: stars}`` alone; popular movies when empty."""
         self.check_filters(genres, year_min, year_max)
         if not rated:
-            return self.popular(k, genres, year_min, year_max)
+            return self.trending(k, genres, year_min, year_max)
         items = np.array([self._idx(m) for m in rated], np.int64)
         ratings = np.array(list(rated.values()), np.float32)
         found = self._search(self.embed(items, ratings), k, genres, year_min, year_max, items)
-        return {"source": "two_tower", "items": self._items(found, explain, items, ratings)}
+        return {"source": "two_tower", "journey": journey(len(rated)), "items": self._items(found, explain, items, ratings)}
 
     def trending(self, k: int = 10, genres=None, year_min=None, year_max=None) -> dict:
         """The most rated movies over the data's latest weeks (the index stage's ``trending.json``), then the most
@@ -264,7 +279,8 @@ class Recommender:
             out.append(self.movie(int(i), float(self._counts[i])))
             if len(out) == k:
                 break
-        return {"source": "popular", "label": "Popular movies: rate a few to get personal picks", "items": out}
+        return {"source": "popular", "label": "Popular movies: rate a few to get personal picks", "journey": journey(0),
+                "items": out}  # fmt: skip
 
     def similar(self, movie_id: int, k: int = 10) -> dict:
         i = self._idx(movie_id)

@@ -45,6 +45,7 @@ Genres = Annotated[list[Genre], Field(max_length=20, description="keep movies of
 Year = Annotated[int | None, Field(strict=True, ge=1800, le=2100)]
 MovieId = Annotated[int, Field(strict=True, ge=1, le=2**63 - 1)]
 Flag = Annotated[bool, Field(strict=True)]
+MaybeFlag = Annotated[bool | None, Field(strict=True)]
 Count = Annotated[int, Field(strict=True, ge=1, le=50)]
 SessionId = Annotated[str, Field(min_length=8, max_length=64, pattern=r"^[0-9a-f]+$")]
 MAX_BODY = 64 * 1024  # bytes; the largest valid request (200 ratings, 20 genres) is under 10 KB
@@ -279,8 +280,9 @@ class MovieRec:
     @bentoml.api
     @_answers_client_errors
     async def recommend(self, user_id: MovieId, k: K = 10, genres: Genres = [], year_min: Year = None,
-                        year_max: Year = None, explain: Flag = False) -> dict:  # noqa: B006  # fmt: skip
-        """Recommendations for a known user: movies they rated are excluded."""
+                        year_max: Year = None, explain: MaybeFlag = None) -> dict:  # noqa: B006  # fmt: skip
+        """Recommendations for a known user: movies they rated are excluded. ``explain`` left out: explained
+        for a rich profile (50 ratings or more)."""
         req = {"user_id": user_id, "k": k, "genres": sorted(genres), "year_min": year_min, "year_max": year_max,
                "explain": explain}  # fmt: skip
         return self._cached("recommend", req, lambda: self.rec.for_user(user_id, k, genres, year_min, year_max, explain))
