@@ -64,7 +64,7 @@ def test_visitor_ratings_embed_like_the_user_tower_and_exclude_rated(rec):
         assert named
     # same ratings, same answer; different ratings, different answer
     assert rec.for_ratings({m: 5.0 for m in liked}, k=10)["items"] == [
-        {k: v for k, v in m.items() if k != "explanation"} for m in out["items"]]
+        {k: v for k, v in m.items() if k not in ("explanation", "explanation_source")} for m in out["items"]]
     other = rec.for_ratings({m: 1.0 for m in liked}, k=10)
     assert [m["movie_id"] for m in other["items"]] != [m["movie_id"] for m in out["items"]]
 
@@ -151,6 +151,8 @@ def test_the_journey_from_no_ratings_to_a_rich_profile(rec):
     heavy, light = by_idx[int(np.argmax(counts))], by_idx[int(np.argmin(np.where(counts > 0, counts, 10**9)))]
     rich, small = rec.for_user(heavy, k=3), rec.for_user(light, k=3)
     assert rich["journey"]["stage"] == "rich" and all("explanation" in m for m in rich["items"])  # on by default
+    assert rich["explain"] is True and {m["explanation_source"] for m in rich["items"]} == {"template"}
+    assert small["explain"] is False
     assert small["journey"]["n_ratings"] < 50 and not any("explanation" in m for m in small["items"])
     assert rec.for_ratings({}, k=3)["journey"]["stage"] == "new"
 

@@ -228,6 +228,7 @@ class Recommender:
             m = self.movie(i, score)
             if explain and items is not None and len(items):
                 m["explanation"] = self._explain(i, items, ratings, cited)
+                m["explanation_source"] = "template"  # where the text came from
             out.append(m)
         return out
 
@@ -238,7 +239,7 @@ class Recommender:
         items, ratings = self.bundle.history(u)
         explain = len(items) >= RICH if explain is None else explain
         found = self._search(self.user_vectors[u], k, genres, year_min, year_max, items)
-        return {"user_id": int(user_id), "source": "two_tower", "journey": journey(len(items)),
+        return {"user_id": int(user_id), "source": "two_tower", "journey": journey(len(items)), "explain": explain,
                 "items": self._items(found, explain, items, ratings)}  # fmt: skip
 
     def for_ratings(self, rated: dict[int, float], k: int = 10, genres=None, year_min=None, year_max=None,
@@ -250,7 +251,8 @@ class Recommender:
         items = np.array([self._idx(m) for m in rated], np.int64)
         ratings = np.array(list(rated.values()), np.float32)
         found = self._search(self.embed(items, ratings), k, genres, year_min, year_max, items)
-        return {"source": "two_tower", "journey": journey(len(rated)), "items": self._items(found, explain, items, ratings)}
+        return {"source": "two_tower", "journey": journey(len(rated)), "explain": bool(explain),
+                "items": self._items(found, explain, items, ratings)}  # fmt: skip
 
     def trending(self, k: int = 10, genres=None, year_min=None, year_max=None) -> dict:
         """The most rated movies over the data's latest weeks (the index stage's ``trending.json``), then the most
