@@ -4,7 +4,7 @@ import argparse
 
 from movierec.cli import run_stage
 from movierec.features.build import FeatureConfig, build_features
-from movierec.utils import load_params
+from movierec.utils import load_params, make_config
 
 
 def main() -> None:
@@ -12,7 +12,7 @@ def main() -> None:
     ap.add_argument("--prepared", required=True)
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
-    summary = build_features(args.prepared, args.out, FeatureConfig(**load_params()["features"]))
+    summary = build_features(args.prepared, args.out, make_config(FeatureConfig, "features", load_params()["features"]))
     print(", ".join(f"{k}={v:,}" for k, v in summary.items()))
 
 

@@ -5,7 +5,7 @@ import argparse
 from movierec.cli import run_stage
 from movierec.data.prepare import PrepareConfig, prepare
 from movierec.data.tables import source_name
-from movierec.utils import load_params, write_json
+from movierec.utils import load_params, make_config, write_json
 
 
 def main() -> None:
@@ -15,7 +15,7 @@ def main() -> None:
     ap.add_argument("--stats", required=True, help="statistics.json to write")
     args = ap.parse_args()
     params = load_params()
-    cfg = PrepareConfig(**params["prepare"], seed=params["seed"])
+    cfg = make_config(PrepareConfig, "prepare", params["prepare"], seed=params["seed"])
     data = params.get("data", {})  # only to name the user's own files in messages
     stats = prepare(args.raw, args.out, cfg, origin=source_name(data.get("dataset", ""), data.get("local_path", "")))
     write_json(args.stats, stats)

@@ -16,7 +16,7 @@ from movierec.training.distributed import needs_launch, process_group, relaunch,
 from movierec.training.inputs import build_model, load_pipeline_data
 from movierec.training.loop import TrainConfig, TrainData, fit, split_settings
 from movierec.training.tracking import file_md5, flatten, metric_name, mlflow_run
-from movierec.utils import load_params, set_seed, write_json
+from movierec.utils import load_params, make_config, set_seed, write_json
 
 
 def main() -> None:
@@ -30,7 +30,7 @@ def main() -> None:
     params = load_params()
     train_params, run = split_settings(params["train"])
     threads, processes, device = run["threads"], run["processes"], resolve_device(run["device"])
-    cfg = TrainConfig(**train_params, seed=params["seed"])  # settings are checked before any process starts
+    cfg = make_config(TrainConfig, "train", train_params, seed=params["seed"])  # checked before any process starts
     if needs_launch(processes):
         sys.exit(relaunch(processes, __file__, sys.argv[1:]))
     threads = threads_per_process(threads)

@@ -22,6 +22,24 @@ def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
         return yaml.safe_load(f) or {}
 
 
+def make_config(cls, section: str, values: dict, **extra: Any):
+    """``cls(**values, **extra)`` for a section of params.yaml, with an error that names the section for an
+    unknown setting (a typo would otherwise pass unnoticed or end in a traceback) or a value it refuses."""
+    import dataclasses
+
+    from movierec.errors import MovieRecError
+
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise MovieRecError(f"params.yaml {section}: unknown setting(s) {', '.join(unknown)}; "
+                            f"known: {', '.join(sorted(known - set(extra)))}")  # fmt: skip
+    try:
+        return cls(**values, **extra)
+    except (TypeError, ValueError) as e:
+        raise MovieRecError(f"params.yaml {section}: {e}") from None
+
+
 def set_seed(seed: int) -> np.random.Generator:
     """Seed Python, NumPy and (when imported) PyTorch; return a NumPy generator for explicit use."""
     random.seed(seed)

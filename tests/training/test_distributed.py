@@ -63,9 +63,9 @@ def test_steps_give_every_process_a_view():
 
 
 def test_run_settings_are_not_training_settings(monkeypatch):
-    cfg, run = split_settings({"epochs": 2, "threads": 2, "processes": 4, "device": "cpu"})
-    assert cfg == {"epochs": 2} and run == {"threads": 2, "processes": 4, "device": "cpu"}
-    assert split_settings({"epochs": 2})[1] == {"threads": 0, "processes": 1, "device": "auto"}
+    cfg, run = split_settings({"epochs": 2, "threads": 1, "processes": 4, "device": "cpu"})
+    assert cfg == {"epochs": 2} and run == {"threads": 1, "processes": 4, "device": "cpu"}
+    assert split_settings({"epochs": 2})[1] == {"threads": 2, "processes": 1, "device": "auto"}  # the shipped params
     assert world() == (0, 1)
     assert resolve_device("cpu") == "cpu"
     assert resolve_device("auto") == ("cuda:0" if torch.cuda.is_available() else "cpu")

@@ -16,7 +16,7 @@ class TwoTowerConfig:
     n_tags: int = 0  # tag vocabulary size; 0 = the dataset has no tags
     tags_per_movie: int = 0
     n_genome: int = 0  # genome relevance columns; 0 = none
-    embedding_dim: int = 64  # size of user and movie vectors
+    embedding_dim: int = 128  # size of user and movie vectors
     hidden_dims: tuple[int, ...] = (256,)  # MLP widths inside each tower
     dropout: float = 0.1
     batch_norm: bool = False
@@ -27,8 +27,8 @@ class TwoTowerConfig:
     year_buckets: int = 24  # release-year embedding buckets (5-year bins from 1900; one for unknown)
     max_history: int = 200  # most recent rated movies pooled per user while training
     rank_history: int = 0  # most recent rated movies pooled when a user is embedded to rank; 0 = all
-    item_bias: bool = False  # dot only: each movie vector ends in a learned bias, each user vector in 1.0
-    popularity_discount: float = 0.0  # item_bias only: at ranking time, bias minus this x scaled log popularity
+    item_bias: bool = True  # dot only: each movie vector ends in a learned bias, each user vector in 1.0
+    popularity_discount: float = 0.15  # item_bias only: at ranking time, bias minus this x scaled log popularity
 
     def __post_init__(self) -> None:
         if self.similarity not in SIMILARITIES:

@@ -10,6 +10,7 @@ import pandas as pd
 
 from movierec.evaluation.protocol import relevant_movies
 from movierec.models.config import TwoTowerConfig
+from movierec.utils import make_config
 from movierec.models.two_tower import TwoTower, movie_content
 from movierec.training.data import RatingLists
 
@@ -54,13 +55,15 @@ def build_model(data: PipelineData, model_params: dict) -> TwoTower:
     """A fresh model sized for ``data`` from the ``model`` section of params.yaml."""
     mf = data.movie_features
     tags_per_movie = int(mf["tag_ids"].map(len).max()) if data.n_tags and "tag_ids" in mf else 0
-    cfg = TwoTowerConfig(
+    cfg = make_config(
+        TwoTowerConfig,
+        "model",
+        model_params,
         n_users=data.n_users,
         n_movies=data.n_movies,
         n_genres=sum(c.startswith("genre_") for c in mf.columns),
         n_tags=data.n_tags if tags_per_movie else 0,
         tags_per_movie=tags_per_movie,
         n_genome=0 if data.genome is None else data.genome.shape[1],
-        **model_params,
     )
     return TwoTower(cfg, movie_content(mf, cfg, data.genome))

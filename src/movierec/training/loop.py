@@ -25,7 +25,7 @@ from movierec.training.views import ViewBatch, epoch_batches
 @dataclass(frozen=True)
 class TrainConfig:
     loss: str = "softmax"  # softmax | bpr | mse | mse_bpr
-    epochs: int = 40
+    epochs: int = 25
     batch_size: int = 1024  # training targets (liked ratings) per step; also the shared negatives
     targets_per_view: int = 4  # liked ratings predicted from one history sample of a user
     negatives: int = 0  # softmax: shared negatives per step, sampled from its targets (0: all its targets)
@@ -35,12 +35,12 @@ class TrainConfig:
     weight_decay: float = 0.0
     patience: int = 5  # epochs without a better validation NDCG@10 before stopping
     lr_decay: float = 0.5  # learning rate factor after each 2 epochs without improvement (1: constant)
-    positive_threshold: float = 0.0  # softmax and BPR learn from ratings at or above this (stars)
+    positive_threshold: float = 3.0  # softmax and BPR learn from ratings at or above this (stars)
     logq_weight: float = 1.0  # strength of the log-popularity correction in the softmax loss (0: none)
     short_history_prob: float = 0.3  # share of rows whose history is cut to 1..15 ratings (cold start)
     max_steps: int = 0  # stop after this many steps in all (0: no limit); for throughput measurements
-    ema_decay: float = 0.0  # evaluate and keep an exponential moving average of the weights (0: off)
-    tolerance: float = 0.0  # validation NDCG@10 this close to the best is no worse: the latest such epoch is kept
+    ema_decay: float = 0.998  # evaluate and keep an exponential moving average of the weights (0: off)
+    tolerance: float = 0.001  # validation NDCG@10 this close to the best is no worse: the latest such epoch is kept
     seed: int = 42
 
     def __post_init__(self) -> None:
@@ -58,7 +58,7 @@ class TrainConfig:
                              f"{self.negatives}")  # fmt: skip
 
 
-RUN_SETTINGS = {"threads": 0, "processes": 1, "device": "auto"}  # how, not what, to train: not TrainConfig's
+RUN_SETTINGS = {"threads": 2, "processes": 1, "device": "auto"}  # how, not what, to train: not TrainConfig's
 
 
 def split_settings(train_params: dict) -> tuple[dict, dict]:
