@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import random
@@ -15,6 +16,8 @@ from typing import Any, Iterator
 import numpy as np
 import yaml
 
+from movierec.errors import MovieRecError
+
 
 def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
     """Read ``params.yaml`` (the file ``dvc exp run -S`` edits) into a dict."""
@@ -25,10 +28,6 @@ def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
 def make_config(cls, section: str, values: dict, **extra: Any):
     """``cls(**values, **extra)`` for a section of params.yaml, with an error that names the section for an
     unknown setting (a typo would otherwise pass unnoticed or end in a traceback) or a value it refuses."""
-    import dataclasses
-
-    from movierec.errors import MovieRecError
-
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - known)
     if unknown:

@@ -108,6 +108,11 @@ class Recommender:
         self._counts = cat["rating_count"].to_numpy(np.int64)
         self._title_lc = pd.Series([search_form(t) for t in cat["title"].astype(str)])
         self._by_popularity = np.argsort(-self._counts, kind="stable")
+        # trending first (the index stage's trending.json), then the most rated of all time: ordered once here
+        recent = np.array([self.movie_idx[m] for m in self.bundle.trending.get("movie_ids", []) if m in self.movie_idx],
+                          np.int64)  # fmt: skip
+        self._n_trending = len(recent)
+        self._by_trend = np.concatenate([recent, self._by_popularity[~np.isin(self._by_popularity, recent)]])
         self.genres = sorted({g for gs in self._genres for g in gs})
         column = {g: j for j, g in enumerate(self.genres)}
         self._genre_hot = np.zeros((len(self._genres), max(len(self.genres), 1)), bool)  # movie x genre
@@ -258,12 +263,10 @@ class Recommender:
         """The most rated movies over the data's latest weeks (the index stage's ``trending.json``), then the most
         rated of all time where those run out: what a visitor with no ratings sees first."""
         t = self.bundle.trending
-        recent = [self.movie_idx[m] for m in t.get("movie_ids", []) if m in self.movie_idx]
-        rest = self._by_popularity[~np.isin(self._by_popularity, recent)]
-        out = self.popular(k, genres, year_min, year_max, order=np.concatenate([np.array(recent, np.int64), rest]))
+        out = self.popular(k, genres, year_min, year_max, order=self._by_trend)
         label = (f"Trending now: the most rated in the data's last {t['weeks']} weeks (to {t['until']})"
-                 if recent else "Popular movies: rate a few to get personal picks")  # fmt: skip
-        return {**out, "source": "trending" if recent else "popular", "label": label}
+                 if self._n_trending else "Popular movies: rate a few to get personal picks")  # fmt: skip
+        return {**out, "source": "trending" if self._n_trending else "popular", "label": label}
 
     def popular(self, k: int = 10, genres=None, year_min=None, year_max=None, exclude=(), order=None) -> dict:
         self.check_filters(genres, year_min, year_max)
