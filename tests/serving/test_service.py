@@ -134,8 +134,10 @@ def test_abuse_gets_a_4xx_never_a_500_and_one_log_line(server, project):
     uid, _ = _user(project)
     status, out = server.post("/recommend", {"user_id": 2**64})  # was a 500 (the cache key's 64-bit ints)
     assert status == 400 and "less than or equal to" in json.dumps(out)
-    for body in ({"user_id": True}, {"user_id": "1"}, {"user_id": uid, "explain": 0}, {"user_id": uid, "k": 5.0}):
+    for body in ({"user_id": True}, {"user_id": "1"}, {"user_id": uid, "explain": 0}, {"user_id": uid, "k": 5.5}):
         assert server.post("/recommend", body)[0] == 400, body  # strict JSON types
+    status, out = server.post("/recommend", {"user_id": uid, "k": 5.0})  # an integer, to JSON Schema
+    assert status == 200 and len(out["items"]) == 5
     movie = server.post("/popular", {"k": 1})[1]["items"][0]["movie_id"]
     assert server.post("/rate", {"ratings": [{"movie_id": movie, "rating": "4"}]})[0] == 400
     assert server.post("/rate", {"ratings": [{"movie_id": movie, "rating": 4}]})[0] == 200  # a JSON integer is a number
@@ -269,17 +271,20 @@ def test_several_workers_without_redis_are_refused_with_the_way_out(project, tmp
 
 
 def test_new_sessions_from_one_address_are_rate_limited(project, tmp_path):
-    """20,000 /rate calls without a session_id made 60,000 Redis keys: new sessions are limited per address."""
+    """20,000 /rate calls without a session_id made 60,000 Redis keys: new sessions are limited per address,
+    and live sessions in all."""
     from tests.serving.conftest import start_server
 
-    s = start_server(project, tmp_path / "serve.log", MOVIEREC_NEW_SESSIONS_PER_MINUTE="2")
+    s = start_server(project, tmp_path / "serve.log", MOVIEREC_NEW_SESSIONS_PER_MINUTE="3", MOVIEREC_MAX_SESSIONS="2")
     try:
         movie = s.post("/popular", {"k": 1})[1]["items"][0]["movie_id"]
         rating = {"ratings": [{"movie_id": movie, "rating": 4.0}]}
         first = s.post("/rate", rating)
         assert first[0] == 200 and s.post("/rate", rating)[0] == 200
+        status, out = s.post("/rate", rating)  # and in all: past the cap on live sessions
+        assert status == 503 and "as many visitor sessions as it may (2)" in out["error"]
         status, out = s.post("/rate", rating)
-        assert status == 429 and "at most 2 new sessions a minute" in out["error"]
+        assert status == 429 and "at most 3 new sessions a minute" in out["error"]
         assert s.post("/rate", {**rating, "session_id": first[1]["session_id"]})[0] == 200  # rating on goes on
     finally:
         s.proc.terminate()

@@ -3,10 +3,12 @@
 import time
 
 import pytest
+import redis
 
 from movierec.serving import store as store_module
 from movierec.serving.store import (
     SESSION_KEYS_PREFIX, CreationLimit, MemoryKV, Session, SessionFull, SessionNotFound, SessionUnavailable, Store,
+    TooManySessions,
 )  # fmt: skip
 from tests.serving.conftest import RedisServer, free_port
 
@@ -282,3 +284,35 @@ def test_cached_answers_never_evict_sessions_and_the_cache_is_bounded_by_bytes(m
         store.cache_set(f"k{i}", b"x" * 1_000)
     assert store.session_get("keep").ratings == {1: 4.0}
     assert store.memory.nbytes <= 10_000 and store.cache_get("k999") == b"x" * 1_000 and store.cache_get("k0") is None
+
+
+def test_live_sessions_are_capped_in_all_and_refused_past_the_cap_without_forgetting_anyone(store):
+    """20,000 new sessions grew Redis without bound: past ``max_sessions`` live ones, a new session is refused
+    (nothing stored), while the live ones keep taking ratings; an expired one frees its place."""
+    store.max_sessions = 3
+    for s in ("a", "b", "c"):
+        store.session_rate(s, {1: 4.0}, new=True, max_ratings=10)
+    with pytest.raises(TooManySessions):
+        store.session_rate("d", {1: 4.0}, new=True, max_ratings=10)
+    with pytest.raises(SessionNotFound):
+        store.session_rate("d", {2: 4.0}, new=False, max_ratings=10)  # nothing was stored for it
+    assert store.session_rate("a", {2: 3.0}, new=False, max_ratings=10).ratings == {1: 4.0, 2: 3.0}
+    assert all(store.session_get(s) is not None for s in "abc")  # nobody was evicted to make room
+
+
+def test_an_expired_session_frees_its_place_under_the_cap():
+    server = RedisServer(free_port())
+    server.start()
+    try:
+        for store in (Store(None, session_ttl=1, max_sessions=2), Store(server.url, session_ttl=1, max_sessions=2)):
+            store.session_rate("a", {1: 4.0}, new=True, max_ratings=10)
+            store.session_rate("b", {1: 4.0}, new=True, max_ratings=10)
+            with pytest.raises(TooManySessions):
+                store.session_rate("c", {1: 4.0}, new=True, max_ratings=10)
+            time.sleep(2.1)  # both expire (Redis counts whole seconds)
+            assert store.session_rate("c", {1: 4.0}, new=True, max_ratings=10).ratings == {1: 4.0}
+            if store.redis is not None:
+                assert redis.Redis.from_url(server.url).zcard(store_module.LIVE_SESSIONS) == 1  # the expired ones left
+                store.close()
+    finally:
+        server.stop()

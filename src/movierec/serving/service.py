@@ -3,7 +3,8 @@
 Environment: ``MOVIEREC_HOME`` (folder holding ``models/`` and ``data/``; default: the working directory),
 ``REDIS_URL`` (cache and sessions; default: in-process), ``QDRANT_URL`` (a Qdrant server; default: the
 embedded Qdrant Edge index), ``MOVIEREC_WORKERS`` (server processes, default 1), ``MOVIEREC_CACHE_TTL`` and
-``MOVIEREC_SESSION_TTL`` (seconds), ``MOVIEREC_NEW_SESSIONS_PER_MINUTE`` (per client address and worker; 0: no limit).
+``MOVIEREC_SESSION_TTL`` (seconds), ``MOVIEREC_NEW_SESSIONS_PER_MINUTE`` (per client address and worker; 0: no limit),
+``MOVIEREC_MAX_SESSIONS`` (live visitor sessions in all, in Redis, or per worker without it; new ones past it get a 503).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import contextlib
 import functools
 import gc
 import hashlib
+import inspect
 import logging
 import os
 import threading
@@ -26,27 +28,35 @@ import orjson  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 from fastapi.responses import HTMLResponse  # noqa: E402
 from starlette.responses import RedirectResponse, Response  # noqa: E402
-from pydantic import BaseModel, Field  # noqa: E402
+from pydantic import BaseModel, BeforeValidator, Field  # noqa: E402
+from pydantic.json_schema import models_json_schema  # noqa: E402
 
 from movierec.errors import MovieRecError  # noqa: E402
+from movierec.serving import answers  # noqa: E402
 from movierec.serving.recommender import NotFoundError, Paths, Recommender  # noqa: E402
 from movierec.serving.store import (  # noqa: E402
-    CreationLimit, Session, SessionFull, SessionNotFound, SessionUnavailable, Store,
+    MAX_SESSIONS, CreationLimit, Session, SessionFull, SessionNotFound, SessionUnavailable, Store, TooManySessions,
 )  # fmt: skip
 
 log = logging.getLogger("movierec.service")
 
 # Strict JSON types: `true` is not user 1, "4" is not 4 stars, 0 is not false. Ids fit in 64 bits and every
 # string is short, so that no input reaches the cache keys, the logs or an error message unbounded.
+def _whole(value):
+    """JSON Schema counts 41.0 as an integer: take it as 41 (and nothing else that is not an integer)."""
+    return int(value) if isinstance(value, float) and value.is_integer() and abs(value) < 2**63 else value
+
+
+Whole = BeforeValidator(_whole)
 Stars = Annotated[float, Field(strict=True, ge=0.5, le=5.0, multiple_of=0.5, description="0.5 to 5.0 in half stars")]
-K = Annotated[int, Field(strict=True, ge=1, le=100, description="how many recommendations")]
+K = Annotated[int, Field(strict=True, ge=1, le=100, description="how many recommendations"), Whole]
 Genre = Annotated[str, Field(min_length=1, max_length=40)]
 Genres = Annotated[list[Genre], Field(max_length=20, description="keep movies of any of these genres")]
-Year = Annotated[int | None, Field(strict=True, ge=1800, le=2100)]
-MovieId = Annotated[int, Field(strict=True, ge=1, le=2**63 - 1)]
+Year = Annotated[int | None, Field(strict=True, ge=1800, le=2100), Whole]
+MovieId = Annotated[int, Field(strict=True, ge=1, le=2**63 - 1), Whole]
 Flag = Annotated[bool, Field(strict=True)]
 MaybeFlag = Annotated[bool | None, Field(strict=True)]
-Count = Annotated[int, Field(strict=True, ge=1, le=50)]
+Count = Annotated[int, Field(strict=True, ge=1, le=50), Whole]
 SessionId = Annotated[str, Field(min_length=8, max_length=64, pattern=r"^[0-9a-f]+$")]
 MAX_BODY = 64 * 1024  # bytes; the largest valid request (200 ratings, 20 genres) is under 10 KB
 MAX_SESSION = 500  # ratings one visitor's session holds
@@ -104,6 +114,55 @@ def _answers_client_errors(api: Callable) -> Callable:
     return wrapper
 
 
+# what each API can refuse, beyond the 400 (bad input), 413, 415 (the gate) and 500 that every one can
+REFUSALS = {"recommend": (404,), "similar": (404,), "demo": (404,), "rate": (404, 429, 503), "session": (404, 503)}
+PUBLISHED: dict[str, bytes] = {}  # the OpenAPI document as served, built once per worker
+
+
+def publish(genres: list[str], profiles: list[str]) -> bytes:
+    """The framework's OpenAPI document, made true to the service: every refusal in the one ``Error`` shape
+    with each status an API can answer, ``genres`` limited to the catalogue's own and ``profile`` to the demo
+    profiles' keys."""
+    spec = MovieRec.openapi_spec.asdict()
+    schemas = spec["components"]["schemas"]
+    for name in [n for n in schemas if n.endswith("IODescriptor")] + ["InvalidArgument", "NotFound", "InternalServerError"]:
+        del schemas[name]  # the framework's flattened copies of the answers, and its error shapes
+    returns = {api.name: inspect.signature(api.func, eval_str=True).return_annotation for api in MovieRec.apis.values()}
+    refs, defs = models_json_schema([(m, "validation") for m in {*returns.values(), answers.Error}],
+                                    ref_template="#/components/schemas/{model}")  # fmt: skip
+    schemas.update(defs["$defs"])
+    error = {"application/json": {"schema": refs[answers.Error, "validation"]}}
+    phrases = {400: "Bad request", 404: "Unknown id", 413: "Body too large", 415: "Not JSON",
+               429: "Too many new sessions", 500: "Server error", 503: "Session store unavailable"}  # fmt: skip
+    for api in MovieRec.apis.values():
+        post = spec["paths"][api.route]["post"]
+        # the framework inlines a flattened copy of the input (its optional fields lose their `null`): use the whole one
+        inputs = schemas[f"{api.name}__Input"]
+        post["requestBody"] = {"content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{api.name}__Input"}}},
+                               "required": bool(inputs.get("required"))}  # fmt: skip
+        ok = {"description": "The answer", "content": {"application/json": {"schema": refs[returns[api.name], "validation"]}}}
+        post["responses"] = {"200": ok} | {str(status): {"description": phrases[status], "content": error}
+                                           for status in sorted((400, 413, 415, 500, *REFUSALS.get(api.name, ())))}  # fmt: skip
+    for schema in _objects(spec):
+        genre = schema.get("properties", {}).get("genres", {}).get("items")
+        if isinstance(genre, dict) and genre.get("type") == "string":
+            genre["enum"] = list(genres)
+    schemas["demo__Input"]["properties"]["profile"]["enum"] = list(profiles)
+    spec["openapi"] = "3.1.0"  # the schemas are pydantic's JSON Schema, where an optional field is `{"type": "null"}`
+    return orjson.dumps(spec)
+
+
+def _objects(tree) -> Iterator[dict]:
+    """Every JSON object in ``tree``, depth first."""
+    if isinstance(tree, dict):
+        yield tree
+        for value in tree.values():
+            yield from _objects(value)
+    elif isinstance(tree, list):
+        for value in tree:
+            yield from _objects(value)
+
+
 class RequestGate:
     """ASGI middleware in front of every API: a POST body must be JSON (``application/json``: a web page on
     another site cannot send that without a CORS preflight, which the service does not grant) of at most
@@ -116,9 +175,14 @@ class RequestGate:
         if scope["type"] == "http" and scope["method"] in ("GET", "HEAD") and scope["path"] == "/":
             # the framework's page here loads a third-party tag manager: send visitors to ours, which is offline
             return await RedirectResponse("/ui/", status_code=307)(scope, receive, send)
+        if scope["type"] == "http" and scope["path"] == "/docs.json" and "body" in PUBLISHED:
+            return await Response(PUBLISHED["body"], media_type="application/json")(scope, receive, send)
         if scope["type"] != "http" or scope["method"] != "POST":
             return await self.app(scope, receive, send)
         headers = dict(scope["headers"])
+        bodiless = headers.get(b"content-length", b"0").strip() == b"0" and b"transfer-encoding" not in headers
+        if b"content-type" not in headers and bodiless:  # no body: an API's defaults, as for `{}`
+            return await self.app(scope, receive, send)
         if headers.get(b"content-type", b"").split(b";")[0].strip().lower() != b"application/json":
             return await _error(415, "send the request body as JSON, with Content-Type: application/json")(scope, receive, send)
         too_large = _error(413, f"a request body holds at most {self.max_body:,} bytes")
@@ -240,10 +304,12 @@ class MovieRec:
         self.rec = Recommender(Paths.under(root))
         self.store = Store(os.environ.get("REDIS_URL") or None,
                            cache_ttl=float(os.environ.get("MOVIEREC_CACHE_TTL", 300)),
-                           session_ttl=float(os.environ.get("MOVIEREC_SESSION_TTL", 86_400)))  # fmt: skip
+                           session_ttl=float(os.environ.get("MOVIEREC_SESSION_TTL", 86_400)),
+                           max_sessions=int(os.environ.get("MOVIEREC_MAX_SESSIONS", MAX_SESSIONS)))  # fmt: skip
         self.new_sessions = CreationLimit(int(os.environ.get("MOVIEREC_NEW_SESSIONS_PER_MINUTE", 30)))
         self.model_version = self.rec.version
         self._version_body = orjson.dumps({"model_version": self.model_version})
+        PUBLISHED["body"] = publish(self.rec.genres, sorted(self.rec.profiles))
         log.info("movierec %s: %d movies, %d known users, cache %s", self.model_version, len(self.rec.movie_ids),
                  len(self.rec.user_idx), self.store.backend)  # fmt: skip
 
@@ -267,20 +333,20 @@ class MovieRec:
     # ----- APIs ---------------------------------------------------------------------------------------
     @bentoml.api
     @_answers_client_errors
-    async def version(self) -> dict:
+    async def version(self) -> answers.Version:
         """The model version; constant, so it also measures the framework's own overhead."""
         return _json(self._version_body)
 
     @bentoml.api
     @_answers_client_errors
-    async def ping(self) -> dict:
-        """A constant returned as a dict, through BentoML's own response encoding (benchmark reference)."""
-        return {"ok": True}
+    async def ping(self) -> answers.Ping:
+        """A constant encoded by BentoML itself from its model (benchmark reference)."""
+        return answers.Ping(ok=True)
 
     @bentoml.api
     @_answers_client_errors
     async def recommend(self, user_id: MovieId, k: K = 10, genres: Genres = [], year_min: Year = None,
-                        year_max: Year = None, explain: MaybeFlag = None) -> dict:  # noqa: B006  # fmt: skip
+                        year_max: Year = None, explain: MaybeFlag = None) -> answers.ForUser:  # noqa: B006  # fmt: skip
         """Recommendations for a known user: movies they rated are excluded. ``explain`` left out: explained
         for a rich profile (50 ratings or more)."""
         req = {"user_id": user_id, "k": k, "genres": sorted(genres), "year_min": year_min, "year_max": year_max,
@@ -289,33 +355,33 @@ class MovieRec:
 
     @bentoml.api
     @_answers_client_errors
-    async def similar(self, movie_id: MovieId, k: K = 10) -> dict:
+    async def similar(self, movie_id: MovieId, k: K = 10) -> answers.Similar:
         """Movies nearest to one movie in the model's space."""
         return _json(_answer(self.model_version, lambda: self.rec.similar(movie_id, k)))
 
     @bentoml.api
     @_answers_client_errors
     async def search(self, query: Annotated[str, Field(min_length=1, max_length=200)],
-                     limit: Count = 10) -> dict:  # fmt: skip
+                     limit: Count = 10) -> answers.Found:  # fmt: skip
         """Movies whose title contains ``query`` (case-insensitive), title starts first, then most rated."""
         return _json(_answer(self.model_version, lambda: self.rec.search(query, limit)))
 
     @bentoml.api
     @_answers_client_errors
-    async def onboarding(self, n: Count = 15) -> dict:
+    async def onboarding(self, n: Count = 15) -> answers.Onboarding:
         """Movies to ask a new visitor to rate: popular, spread over genres and decades."""
         return _json(_answer(self.model_version, lambda: self.rec.onboarding(n)))
 
     @bentoml.api
     @_answers_client_errors
-    async def popular(self, k: K = 10, genres: Genres = [], year_min: Year = None, year_max: Year = None) -> dict:  # noqa: B006
+    async def popular(self, k: K = 10, genres: Genres = [], year_min: Year = None, year_max: Year = None) -> answers.Recommendations:  # noqa: B006
         """The most rated movies, labelled as such: what a visitor with no ratings sees."""
         req = {"k": k, "genres": sorted(genres), "year_min": year_min, "year_max": year_max}
         return self._cached("popular", req, lambda: self.rec.popular(k, genres, year_min, year_max))
 
     @bentoml.api
     @_answers_client_errors
-    async def trending(self, k: K = 10, genres: Genres = [], year_min: Year = None, year_max: Year = None) -> dict:  # noqa: B006
+    async def trending(self, k: K = 10, genres: Genres = [], year_min: Year = None, year_max: Year = None) -> answers.Recommendations:  # noqa: B006
         """Trending now: the most rated movies over the data's latest weeks, labelled as such (a visitor's first view)."""
         req = {"k": k, "genres": sorted(genres), "year_min": year_min, "year_max": year_max}
         return self._cached("trending", req, lambda: self.rec.trending(k, genres, year_min, year_max))
@@ -324,7 +390,7 @@ class MovieRec:
     @_answers_client_errors
     async def rate(self, ratings: Annotated[list[Rating], Field(min_length=1, max_length=200)],
                    session_id: SessionId | None = None, k: K = 10, genres: Genres = [], year_min: Year = None,
-                   year_max: Year = None, explain: Flag = True, ctx: bentoml.Context = None) -> dict:  # noqa: B006  # fmt: skip
+                   year_max: Year = None, explain: Flag = True, ctx: bentoml.Context = None) -> answers.ForSession:  # noqa: B006  # fmt: skip
         """A visitor rates movies (a new session, or more ratings on ``session_id``) and gets recommendations
         from the user tower at once. A later rating of the same movie replaces the earlier one."""
         with _client_errors():  # before anything is stored
@@ -354,12 +420,15 @@ class MovieRec:
             raise ClientError(400, f"a session holds at most {MAX_SESSION} ratings; this one would hold {e.args[0]}") from None
         except SessionUnavailable:
             raise ClientError(503, UNAVAILABLE) from None
+        except TooManySessions as e:
+            raise ClientError(503, f"the service holds as many visitor sessions as it may ({e.args[0]:,}): try again "
+                                   "later, as unused sessions expire") from None  # fmt: skip
         return self._session_answer(session_id, session, k, genres, year_min, year_max, explain, fresh=True)
 
     @bentoml.api
     @_answers_client_errors
     async def session(self, session_id: SessionId, k: K = 10, genres: Genres = [], year_min: Year = None,
-                      year_max: Year = None, explain: Flag = True) -> dict:  # noqa: B006  # fmt: skip
+                      year_max: Year = None, explain: Flag = True) -> answers.ForSession:  # noqa: B006  # fmt: skip
         """Recommendations for an existing session (cached until the session rates again)."""
         session = self._session(session_id)
         if session is None:
@@ -394,14 +463,14 @@ class MovieRec:
 
     @bentoml.api
     @_answers_client_errors
-    async def demo_profiles(self) -> dict:
+    async def demo_profiles(self) -> answers.Profiles:
         """The demo profiles: real users of the dataset chosen by their ratings."""
         return _json(_answer(self.model_version, lambda: {"profiles": list(self.rec.profiles.values())}))
 
     @bentoml.api
     @_answers_client_errors
     async def demo(self, profile: Annotated[str, Field(min_length=1, max_length=40)], k: K = 10,
-                   explain: Flag = True) -> dict:  # fmt: skip
+                   explain: Flag = True) -> answers.ForProfile:  # fmt: skip
         """Instant recommendations for a demo profile, with explanations."""
         return self._cached("demo", {"profile": profile, "k": k, "explain": explain},
                             lambda: self.rec.demo(profile, k, explain))  # fmt: skip

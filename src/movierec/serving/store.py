@@ -41,7 +41,8 @@ KEYS_CHANNEL = "movierec:cache-keys"  # workers announce the cache keys they wri
 WRITE_BEHIND_S = 0.05  # a new cache entry reaches Redis within this long when no cache read carries it
 MAX_PENDING = 64  # more new entries waiting than this are written at once
 MEMORY_CACHE_BYTES = 64 * 1024**2  # the in-process cache's answers, at most
-MAX_SESSIONS = 100_000  # sessions one worker keeps in memory (or copies of, with Redis), the least recent dropped
+MAX_SESSIONS = 100_000  # live sessions in all (Redis) or in this worker: past it, new ones are refused
+LIVE_SESSIONS = "movierec:live-sessions"  # sorted set: session key -> when it expires (Unix seconds)
 RECONNECT_GRACE_S = 10.0  # after Redis came back: a session it lacks may still be on its way back from a worker
 MAX_WRITE_BACK = 100_000  # ratings a session may hold when written back after an outage (the service caps lower)
 
@@ -83,6 +84,16 @@ class MemoryKV:
     def keys(self) -> list[str]:
         with self._lock:
             return list(self._d)
+
+    def live(self) -> int:
+        """How many entries have not expired (expired ones are dropped as they are counted)."""
+        with self._lock:
+            if len(self._d) < self.max_items:
+                return len(self._d)  # an upper bound, and under the cap: no need to look closer
+            now = time.monotonic()
+            for key in [k for k, (expires, _) in self._d.items() if expires < now]:
+                self._drop(key)
+            return len(self._d)
 
     def delete(self, *keys: str) -> None:
         with self._lock:
@@ -172,11 +183,14 @@ class GuardedRedis:
 class Store:
     """The cache and the session store of one server worker."""
 
-    def __init__(self, redis_url: str | None = None, cache_ttl: float = 300, session_ttl: float = 86_400):
+    def __init__(self, redis_url: str | None = None, cache_ttl: float = 300, session_ttl: float = 86_400,
+                 max_sessions: int = MAX_SESSIONS):  # fmt: skip
+        self.max_sessions = max_sessions
         self.redis = GuardedRedis(redis_url) if redis_url else None
         # the in-process cache, bounded by size; sessions apart, so that cached answers never evict them
         self.memory = MemoryKV(max_items=100_000, max_bytes=MEMORY_CACHE_BYTES)
-        self.sessions = MemoryKV(max_items=MAX_SESSIONS)
+        # with Redis, copies: the least recent dropped past the cap (Redis keeps the session)
+        self.sessions = MemoryKV(max_items=max_sessions)
         self._sessions_lock = threading.Lock()  # one merge at a time in memory
         self._unsaved: dict[str, dict[int, float]] = {}  # ratings taken while Redis was down, by session
         self._reconnected_at = float("-inf")  # when the key directory last found Redis again
@@ -374,15 +388,16 @@ class Store:
 
     def session_rate(self, session_id: str, ratings: dict[int, float], new: bool, max_ratings: int) -> Session:
         """Merge ``ratings`` into the session (a new one when ``new``) in one atomic step and return it.
-        Raises :class:`SessionNotFound` (not ``new`` and unknown or expired) or :class:`SessionFull` (it would
-        hold more than ``max_ratings``); either way nothing is stored. While Redis is down, a worker with no
+        Raises :class:`SessionNotFound` (not ``new`` and unknown or expired), :class:`SessionFull` (it would
+        hold more than ``max_ratings``) or :class:`TooManySessions` (``new``, and ``max_sessions`` are live);
+        in each case nothing is stored. While Redis is down, a worker with no
         copy of the session starts a *partial* one from these ratings (``Session.partial``)."""
         key = SESSION_PREFIX + session_id
         if self.redis is not None:
             self._write_back()
             local = self._copy(session_id)
             try:
-                ok, session = self._merge(session_id, ratings, new, max_ratings)
+                ok, session = self._merge(session_id, ratings, new, max_ratings, cap=new)
             except SessionNotFound:
                 if local is None and not self._just_reconnected():
                     raise
@@ -395,6 +410,8 @@ class Store:
             found = self.sessions.get(key)
             if found is None and not new and self.redis is None:
                 raise SessionNotFound(session_id)
+            if found is None and self.redis is None and self.sessions.live() >= self.max_sessions:
+                raise TooManySessions(self.max_sessions)  # rather than forget the least recent visitor
             partial = found.partial if found is not None else not new  # Redis down, and no copy here
             merged = {**(found.ratings if found is not None else {}), **ratings}
             if len(merged) > max_ratings:
@@ -416,20 +433,24 @@ class Store:
             return self.sessions.get(SESSION_PREFIX + session_id)
 
     def _merge(self, session_id: str, ratings: dict[int, float], new: bool, max_ratings: int,
-               fill: dict[int, float] | None = None) -> tuple[bool, Session | None]:  # fmt: skip
-        """The atomic merge in Redis: set ``ratings``, and set those of ``fill`` the session lacks.
-        ``(True, session)``, or ``(False, None)`` while Redis is down."""
+               fill: dict[int, float] | None = None, cap: bool = False) -> tuple[bool, Session | None]:  # fmt: skip
+        """The atomic merge in Redis: set ``ratings``, and set those of ``fill`` the session lacks; ``cap``: a
+        session it creates counts against ``max_sessions`` (a visitor's new one; not one filled back after an
+        outage). ``(True, session)``, or ``(False, None)`` while Redis is down."""
         key, skey = SESSION_PREFIX + session_id, SESSION_KEYS_PREFIX + session_id
-        args = [int(self.session_ttl), max_ratings, 0 if new else 1, len(ratings)]
+        args = [int(self.session_ttl), max_ratings, 0 if new else 1, len(ratings), int(time.time()),
+                self.max_sessions if cap else 0]  # fmt: skip
         for movie, stars in [*ratings.items(), *(fill or {}).items()]:
             args += [int(movie), float(stars)]
-        ok, reply = self.redis.call(lambda r: r.eval(_RATE_SCRIPT, 2, key, skey, *args))
+        ok, reply = self.redis.call(lambda r: r.eval(_RATE_SCRIPT, 3, key, skey, LIVE_SESSIONS, *args))
         if not ok:
             return False, None
         if reply[0] == b"missing":
             raise SessionNotFound(session_id)
         if reply[0] == b"full":
             raise SessionFull(int(reply[1]))
+        if reply[0] == b"crowded":
+            raise TooManySessions(self.max_sessions)
         return True, self._keep(key, _session(dict(zip(reply[::2], reply[1::2]))))
 
     def _keep(self, key: str, session: Session) -> Session:
@@ -482,6 +503,10 @@ class SessionFull(ValueError):
     """The merge would leave the session with more ratings than allowed (``args[0]``)."""
 
 
+class TooManySessions(RuntimeError):
+    """A new session would pass the cap on live sessions (``args[0]``)."""
+
+
 class SessionUnavailable(RuntimeError):
     """Redis is down and this worker holds no copy of the session: it cannot tell what the session holds."""
 
@@ -491,27 +516,35 @@ def _session(raw: dict) -> Session:
     return Session({int(m): float(s) for m, s in raw.items()}, version)
 
 
-# KEYS: the session hash, the set of its cached answers; ARGV: ttl, most ratings, must exist (1/0), how many of
-# the pairs that follow to set, then movie id, stars pairs: those first ones set, the rest only where the session
-# lacks the movie. Bumps the version, drops the cached answers, returns the whole hash: or {"missing"} /
-# {"full", n} with nothing changed.
+# KEYS: the session hash, the set of its cached answers, the live sessions (key -> expiry); ARGV: ttl, most
+# ratings, must exist (1/0), how many of the pairs that follow to set, now (Unix seconds), most live sessions
+# (0: no cap), then movie id, stars pairs: those first ones set, the rest only where the session lacks the movie.
+# Bumps the version, drops the cached answers, returns the whole hash: or {"missing"} / {"full", n} /
+# {"crowded", n} with nothing changed.
 _RATE_SCRIPT = """
-if ARGV[3] == "1" and redis.call("EXISTS", KEYS[1]) == 0 then return {"missing"} end
+local exists = redis.call("EXISTS", KEYS[1]) == 1
+if ARGV[3] == "1" and not exists then return {"missing"} end
+if not exists and tonumber(ARGV[6]) > 0 then
+  redis.call("ZREMRANGEBYSCORE", KEYS[3], "-inf", ARGV[5])
+  local live = redis.call("ZCARD", KEYS[3])
+  if live >= tonumber(ARGV[6]) then return {"crowded", live} end
+end
 local n = redis.call("HLEN", KEYS[1])
 if n > 0 then n = n - 1 end
 local seen = {}
-for i = 5, #ARGV, 2 do
+for i = 7, #ARGV, 2 do
   if not seen[ARGV[i]] and redis.call("HEXISTS", KEYS[1], ARGV[i]) == 0 then n = n + 1 end
   seen[ARGV[i]] = true
 end
 if n > tonumber(ARGV[2]) then return {"full", n} end
-local set_end = 4 + 2 * tonumber(ARGV[4])
-for i = 5, #ARGV, 2 do
+local set_end = 6 + 2 * tonumber(ARGV[4])
+for i = 7, #ARGV, 2 do
   if i < set_end then redis.call("HSET", KEYS[1], ARGV[i], ARGV[i + 1])
   else redis.call("HSETNX", KEYS[1], ARGV[i], ARGV[i + 1]) end
 end
 redis.call("HINCRBY", KEYS[1], "v", 1)
 redis.call("EXPIRE", KEYS[1], ARGV[1])
+redis.call("ZADD", KEYS[3], tonumber(ARGV[5]) + tonumber(ARGV[1]), KEYS[1])
 local cached = redis.call("SMEMBERS", KEYS[2])
 for _, k in ipairs(cached) do redis.call("DEL", k) end
 redis.call("DEL", KEYS[2])
