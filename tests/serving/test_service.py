@@ -38,7 +38,7 @@ def test_recommend_known_user_excludes_seen_and_is_cached_in_redis(server, proje
     assert all({"movie_id", "title", "genres", "year", "score", "explanation"} <= set(m) for m in first["items"])
     status, second = server.post("/recommend", body)
     assert status == 200 and second["cached"] is True and second["items"] == first["items"]
-    keys = redis.Redis.from_url(redis_server.url).keys(f"movierec:rec:{first['model_version']}:recommend:*")
+    keys = redis.Redis.from_url(redis_server.url).keys(f"movierec:rec:{first['model_version']}:template:template:recommend:*")
     assert keys
 
 
@@ -287,5 +287,59 @@ def test_new_sessions_from_one_address_are_rate_limited(project, tmp_path):
         assert status == 429 and "at most 3 new sessions a minute" in out["error"]
         assert s.post("/rate", {**rating, "session_id": first[1]["session_id"]})[0] == 200  # rating on goes on
     finally:
+        s.proc.terminate()
+        s.proc.wait(15)
+
+
+def test_explanations_written_by_an_openai_compatible_server_with_a_report(project, tmp_path):
+    """The service with MOVIEREC_EXPLAINER=openai against a loopback chat server whose answers cite the user's
+    own ratings: explained items say the text came from the model; a second request is served from the cache;
+    /explanations counts it all. A server that fails gives the template, within the budget."""
+    import threading
+    import time
+    from http.server import ThreadingHTTPServer
+
+    from tests.explanations.test_explainer import SCRIPTS, Chat, reply
+    from tests.serving.conftest import start_server
+
+    chat = ThreadingHTTPServer(("127.0.0.1", 0), Chat)
+    chat.requests, chat.script = [], "echo"
+
+    def echo_the_opening():  # a grounded answer for whatever context the prompt holds
+        prompt = chat.requests[-1][2]["messages"][-1]["content"]
+        start = prompt.rindex('starting with "') + len('starting with "')
+        return 200, reply(prompt[start: prompt.rindex('"')] + " this one should suit you well."), 0
+
+    class Echo(dict):
+        def __getitem__(self, key):
+            return echo_the_opening() if key == "echo" else SCRIPTS[key]
+
+    import tests.explanations.test_explainer as scripted
+
+    scripted.SCRIPTS, saved = Echo(), scripted.SCRIPTS
+    threading.Thread(target=chat.serve_forever, daemon=True).start()
+    s = start_server(project, tmp_path / "serve.log", MOVIEREC_EXPLAINER="openai", MOVIEREC_OPENAI_MODEL="test",
+                     OPENAI_BASE_URL=f"http://127.0.0.1:{chat.server_port}/v1", MOVIEREC_EXPLAIN_BUDGET_MS="3000",
+                     MOVIEREC_LLM_PRICE_IN="1.0")  # fmt: skip
+    try:
+        uid, _ = _user(project)
+        status, out = s.post("/recommend", {"user_id": uid, "k": 3, "explain": True})
+        assert status == 200 and [m["explanation_source"] for m in out["items"]] == ["llm"] * 3, out
+        assert all(m["explanation"].startswith("Because you rated") and "suit you well" in m["explanation"]
+                   for m in out["items"])  # fmt: skip
+        asked = len(chat.requests)
+        status, again = s.post("/recommend", {"user_id": uid, "k": 3, "explain": True})
+        assert again["items"] == out["items"] and len(chat.requests) == asked  # no new generation
+        chat.script = "server_error"
+        t = time.monotonic()
+        status, failed = s.post("/recommend", {"user_id": uid, "k": 4, "explain": True})
+        assert status == 200 and time.monotonic() - t < 3.0
+        assert failed["items"][3]["explanation_source"] == "template"  # the one not generated before
+        status, report = s.post("/explanations", {})
+        assert status == 200 and report["provider"] == "openai" and report["generated"] == 3
+        assert report["fallbacks"]["provider_error"] == 1 and report["tokens_in"] == 3 * 120 and report["spend"] > 0
+    finally:
+        scripted.SCRIPTS = saved
+        chat.shutdown()
         s.proc.terminate()
         s.proc.wait(15)

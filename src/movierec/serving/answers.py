@@ -96,6 +96,24 @@ class Ping(Answer):
     ok: bool
 
 
+class ExplanationReport(Answer):
+    provider: Literal["template", "local", "openai"]
+    model: str
+    day: str = Field(description="UTC date the figures are for")
+    generated: int
+    cache_hits: int
+    cache_misses: int
+    hit_rate: float | None
+    fallbacks: dict[str, int] = Field(description="template used instead, by reason: timeout, provider_error, rejected, busy")
+    rejected: dict[str, int] = Field(description="texts the grounding guard refused, by reason")
+    mean_latency_ms: float | None
+    p95_latency_ms: float | None
+    tokens_in: int
+    tokens_out: int
+    spend: float = Field(description="today's cost, at the configured price per 1,000 tokens")
+    projected_monthly_cost: float
+
+
 class Error(BaseModel):
     """Every refused request, whoever refuses it: ``error`` says what to do; ``detail`` lists the fields that
     failed validation, when that was the reason."""

@@ -22,6 +22,7 @@ import torch
 from movierec.errors import MovieRecError
 from movierec.models.two_tower import TwoTower, load_checkpoint, taste_part
 from movierec.retrieval.index import OVERFETCH_MAX, Filters, MovieIndex, open_index
+from movierec.explanations.context import CONTEXT, Anchor, Context, template
 from movierec.serving.bundle import Bundle, load_bundle
 from movierec.training.tracking import file_md5
 
@@ -71,10 +72,6 @@ class Paths:
         return cls(root / "models" / "two_tower.pt", root / "data" / "embeddings", root / "data" / "index")
 
 
-def _stars(r: float) -> str:
-    return f"{r:g} star" + ("" if r == 1 else "s")
-
-
 class Recommender:
     def __init__(self, paths: Paths, index: MovieIndex | None = None):
         for p in (paths.model, paths.embeddings, paths.index):
@@ -108,6 +105,8 @@ class Recommender:
         self._counts = cat["rating_count"].to_numpy(np.int64)
         self._title_lc = pd.Series([search_form(t) for t in cat["title"].astype(str)])
         self._by_popularity = np.argsort(-self._counts, kind="stable")
+        self._popularity_rank = np.empty(len(self._counts), np.int64)
+        self._popularity_rank[self._by_popularity] = np.arange(1, len(self._counts) + 1)
         # trending first (the index stage's trending.json), then the most rated of all time: ordered once here
         recent = np.array([self.movie_idx[m] for m in self.bundle.trending.get("movie_ids", []) if m in self.movie_idx],
                           np.int64)  # fmt: skip
@@ -218,22 +217,31 @@ class Recommender:
                  - 0.3 * np.array([cited.get(int(a), 0) for a in anchors]))  # fmt: skip
         return liked[np.argsort(-score, kind="stable")[:n]]
 
-    def _explain(self, i: int, items: np.ndarray, ratings: np.ndarray, cited: dict[int, int]) -> str:
+    def context(self, i: int, items: np.ndarray, ratings: np.ndarray, cited: dict[int, int], rank: int) -> Context:
+        """What an explanation of movie ``i`` (``rank`` in its list) for the profile ``items``/``ratings`` may
+        say; the anchors it cites are counted in ``cited``."""
         top = self.anchors(i, items, ratings, cited)
         for t in top:
             cited[int(items[t])] = cited.get(int(items[t]), 0) + 1
-        parts = [f"{self._titles[items[t]]} {_stars(float(ratings[t]))}" for t in top]
-        shared = [g for g in self._genres[i] if any(g in self._genres[items[t]] for t in top)]
-        text = "Because you rated " + " and ".join(parts)
-        return text + (f"; it shares {', '.join(shared)}." if shared else ".")
+        shared = tuple(g for g in self._genres[i] if any(g in self._genres[items[t]] for t in top))
+        near = self._genre_hot[items] @ self._genre_hot[i] > 0  # the user's movies sharing a genre with i
+        return Context(title=self._titles[i], year=self._years[i], genres=tuple(self._genres[i]),
+                       anchors=tuple(Anchor(self._titles[items[t]], float(ratings[t])) for t in top), shared=shared,
+                       user_mean=round(float(ratings.mean()), 2), user_count=len(items), genre_count=int(near.sum()),
+                       genre_mean=round(float(ratings[near].mean()), 2) if near.any() else None,
+                       popularity_rank=int(self._popularity_rank[i]), list_rank=rank)  # fmt: skip
 
     def _items(self, found, explain: bool, items: np.ndarray | None = None, ratings: np.ndarray | None = None) -> list[dict]:
+        """The answer's items; explained ones carry the template's text and, under ``CONTEXT``, their context
+        (taken out by the explainer before the answer is encoded)."""
         out, cited = [], {}
-        for i, score in found:
+        for rank, (i, score) in enumerate(found, 1):
             m = self.movie(i, score)
             if explain and items is not None and len(items):
-                m["explanation"] = self._explain(i, items, ratings, cited)
+                ctx = self.context(i, items, ratings, cited, rank)
+                m["explanation"] = template(ctx)
                 m["explanation_source"] = "template"  # where the text came from
+                m[CONTEXT] = ctx
             out.append(m)
         return out
 

@@ -32,6 +32,9 @@ from pydantic import BaseModel, BeforeValidator, Field  # noqa: E402
 from pydantic.json_schema import models_json_schema  # noqa: E402
 
 from movierec.errors import MovieRecError  # noqa: E402
+from movierec.explanations import providers  # noqa: E402
+from movierec.explanations.explainer import Explainer  # noqa: E402
+from movierec.explanations.monitor import Monitor  # noqa: E402
 from movierec.serving import answers  # noqa: E402
 from movierec.serving.recommender import NotFoundError, Paths, Recommender  # noqa: E402
 from movierec.serving.store import (  # noqa: E402
@@ -308,26 +311,41 @@ class MovieRec:
                            max_sessions=int(os.environ.get("MOVIEREC_MAX_SESSIONS", MAX_SESSIONS)))  # fmt: skip
         self.new_sessions = CreationLimit(int(os.environ.get("MOVIEREC_NEW_SESSIONS_PER_MINUTE", 30)))
         self.model_version = self.rec.version
+        provider = providers.from_environment()
+        monitor = Monitor(provider.name if provider else "template", provider.model if provider else "template",
+                          float(os.environ.get("MOVIEREC_LLM_PRICE_IN", 0)), float(os.environ.get("MOVIEREC_LLM_PRICE_OUT", 0)))
+        self.explainer = Explainer(provider, self.store, monitor, set(self.rec.genres), self.model_version,
+                                   budget_s=float(os.environ.get("MOVIEREC_EXPLAIN_BUDGET_MS", 1500)) / 1000,
+                                   ttl_s=float(os.environ.get("MOVIEREC_EXPLAIN_TTL", 7 * 86_400)))  # fmt: skip
+        self._cache_version = f"{self.model_version}:{monitor.provider}:{monitor.model}"  # answers differ by explainer
         self._version_body = orjson.dumps({"model_version": self.model_version})
         PUBLISHED["body"] = publish(self.rec.genres, sorted(self.rec.profiles))
-        log.info("movierec %s: %d movies, %d known users, cache %s", self.model_version, len(self.rec.movie_ids),
-                 len(self.rec.user_idx), self.store.backend)  # fmt: skip
+        log.info("movierec %s: %d movies, %d known users, cache %s, explanations by %s", self.model_version,
+                 len(self.rec.movie_ids), len(self.rec.user_idx), self.store.backend, monitor.model)  # fmt: skip
 
     @bentoml.on_shutdown
     def close(self) -> None:
         """Write the cache entries still waiting for a round trip to Redis."""
+        self.explainer.close()
         self.store.close()
 
     # ----- cached helpers ------------------------------------------------------------------------------
-    def _cached(self, endpoint: str, request: dict, fn: Callable[[], dict], session_id: str | None = None,
-                fresh: bool = False) -> Response:  # fmt: skip
-        """Answer from the cache, else compute and cache; ``fresh``: known not to be cached (skip the lookup)."""
-        key = self.store.cache_key(self.model_version, endpoint, request)
+    async def _cached(self, endpoint: str, request: dict, fn: Callable[[], dict], session_id: str | None = None,
+                      fresh: bool = False) -> Response:  # fmt: skip
+        """Answer from the cache, else compute (its explanations within their budget) and cache; ``fresh``:
+        known not to be cached (skip the lookup). An answer with explanations still on their way is not
+        cached: the next request gets them."""
+        key = self.store.cache_key(self._cache_version, endpoint, request)
         hit = None if fresh else self.store.cache_get(key)
         if hit is not None:
             return _json(b'{"cached":true,' + hit[1:])
-        body = _answer(self.model_version, fn)
-        self.store.cache_set(key, body, session_id)
+        with _client_errors():
+            out = fn()
+        partial = await self.explainer.explain(out.get("items", ()))
+        out["model_version"] = self.model_version
+        body = orjson.dumps(out, option=orjson.OPT_NON_STR_KEYS)
+        if not partial:
+            self.store.cache_set(key, body, session_id)
         return _json(b'{"cached":false,' + body[1:])
 
     # ----- APIs ---------------------------------------------------------------------------------------
@@ -351,7 +369,7 @@ class MovieRec:
         for a rich profile (50 ratings or more)."""
         req = {"user_id": user_id, "k": k, "genres": sorted(genres), "year_min": year_min, "year_max": year_max,
                "explain": explain}  # fmt: skip
-        return self._cached("recommend", req, lambda: self.rec.for_user(user_id, k, genres, year_min, year_max, explain))
+        return await self._cached("recommend", req, lambda: self.rec.for_user(user_id, k, genres, year_min, year_max, explain))
 
     @bentoml.api
     @_answers_client_errors
@@ -377,14 +395,14 @@ class MovieRec:
     async def popular(self, k: K = 10, genres: Genres = [], year_min: Year = None, year_max: Year = None) -> answers.Recommendations:  # noqa: B006
         """The most rated movies, labelled as such: what a visitor with no ratings sees."""
         req = {"k": k, "genres": sorted(genres), "year_min": year_min, "year_max": year_max}
-        return self._cached("popular", req, lambda: self.rec.popular(k, genres, year_min, year_max))
+        return await self._cached("popular", req, lambda: self.rec.popular(k, genres, year_min, year_max))
 
     @bentoml.api
     @_answers_client_errors
     async def trending(self, k: K = 10, genres: Genres = [], year_min: Year = None, year_max: Year = None) -> answers.Recommendations:  # noqa: B006
         """Trending now: the most rated movies over the data's latest weeks, labelled as such (a visitor's first view)."""
         req = {"k": k, "genres": sorted(genres), "year_min": year_min, "year_max": year_max}
-        return self._cached("trending", req, lambda: self.rec.trending(k, genres, year_min, year_max))
+        return await self._cached("trending", req, lambda: self.rec.trending(k, genres, year_min, year_max))
 
     @bentoml.api
     @_answers_client_errors
@@ -423,7 +441,7 @@ class MovieRec:
         except TooManySessions as e:
             raise ClientError(503, f"the service holds as many visitor sessions as it may ({e.args[0]:,}): try again "
                                    "later, as unused sessions expire") from None  # fmt: skip
-        return self._session_answer(session_id, session, k, genres, year_min, year_max, explain, fresh=True)
+        return await self._session_answer(session_id, session, k, genres, year_min, year_max, explain, fresh=True)
 
     @bentoml.api
     @_answers_client_errors
@@ -433,7 +451,7 @@ class MovieRec:
         session = self._session(session_id)
         if session is None:
             raise ClientError(404, f"unknown or expired session_id {session_id}: rate movies through /rate to start one")
-        return self._session_answer(session_id, session, k, genres, year_min, year_max, explain)
+        return await self._session_answer(session_id, session, k, genres, year_min, year_max, explain)
 
     def _session(self, session_id: str) -> Session | None:
         try:
@@ -441,7 +459,7 @@ class MovieRec:
         except SessionUnavailable:
             raise ClientError(503, UNAVAILABLE) from None
 
-    def _session_answer(self, session_id: str, session: Session, k, genres, year_min, year_max, explain,
+    async def _session_answer(self, session_id: str, session: Session, k, genres, year_min, year_max, explain,
                         fresh: bool = False) -> Response:  # fmt: skip
         # the ratings themselves (a digest) in the key: an answer is only ever served for the ratings it was
         # computed from, whichever worker or store held them
@@ -459,7 +477,7 @@ class MovieRec:
                           "seen; the others are kept, and all are merged back once it answers")  # fmt: skip
             return {**out, "session_id": session_id, "n_ratings": n, "advice": advice}
 
-        return self._cached("session", req, run, session_id=session_id, fresh=fresh)
+        return await self._cached("session", req, run, session_id=session_id, fresh=fresh)
 
     @bentoml.api
     @_answers_client_errors
@@ -472,8 +490,15 @@ class MovieRec:
     async def demo(self, profile: Annotated[str, Field(min_length=1, max_length=40)], k: K = 10,
                    explain: Flag = True) -> answers.ForProfile:  # fmt: skip
         """Instant recommendations for a demo profile, with explanations."""
-        return self._cached("demo", {"profile": profile, "k": k, "explain": explain},
+        return await self._cached("demo", {"profile": profile, "k": k, "explain": explain},
                             lambda: self.rec.demo(profile, k, explain))  # fmt: skip
+
+    @bentoml.api
+    @_answers_client_errors
+    async def explanations(self) -> answers.ExplanationReport:
+        """Today's explanations in this server process (UTC): how many were generated, served from the cache or
+        fell back to the template and why, their latency, tokens, spend and the month's projected cost."""
+        return _json(orjson.dumps(self.explainer.monitor.report()))
 
     # ----- web page and health (GET) --------------------------------------------------------------------
     @ui.get("/", response_class=HTMLResponse)

@@ -41,6 +41,7 @@ KEYS_CHANNEL = "movierec:cache-keys"  # workers announce the cache keys they wri
 WRITE_BEHIND_S = 0.05  # a new cache entry reaches Redis within this long when no cache read carries it
 MAX_PENDING = 64  # more new entries waiting than this are written at once
 MEMORY_CACHE_BYTES = 64 * 1024**2  # the in-process cache's answers, at most
+MEMORY_TEXTS_BYTES = 32 * 1024**2  # the in-process cache's explanation texts, at most
 MAX_SESSIONS = 100_000  # live sessions in all (Redis) or in this worker: past it, new ones are refused
 LIVE_SESSIONS = "movierec:live-sessions"  # sorted set: session key -> when it expires (Unix seconds)
 RECONNECT_GRACE_S = 10.0  # after Redis came back: a session it lacks may still be on its way back from a worker
@@ -109,7 +110,7 @@ class MemoryKV:
 
 
 def _size(value: Any) -> int:
-    return len(value) if isinstance(value, (bytes, bytearray)) else 0
+    return len(value) if isinstance(value, (bytes, bytearray, str)) else 0
 
 
 class GuardedRedis:
@@ -191,6 +192,7 @@ class Store:
         self.memory = MemoryKV(max_items=100_000, max_bytes=MEMORY_CACHE_BYTES)
         # with Redis, copies: the least recent dropped past the cap (Redis keeps the session)
         self.sessions = MemoryKV(max_items=max_sessions)
+        self.texts = MemoryKV(max_items=200_000, max_bytes=MEMORY_TEXTS_BYTES)  # explanations, apart from answers
         self._sessions_lock = threading.Lock()  # one merge at a time in memory
         self._unsaved: dict[str, dict[int, float]] = {}  # ratings taken while Redis was down, by session
         self._reconnected_at = float("-inf")  # when the key directory last found Redis again
@@ -263,6 +265,22 @@ class Store:
                                   ("EXPIRE", skey, int(self.cache_ttl))])  # fmt: skip
         if ok:
             self.known.set(key, True, self.cache_ttl)
+
+    # ----- explanation texts ----------------------------------------------------------------------------
+    def texts_get(self, keys: list[str]) -> list[str | None]:
+        """Cached explanation texts (None where missing), in one round trip; all missing while Redis is down."""
+        if self.redis is None:
+            return [self.texts.get(k) for k in keys]
+        ok, values = self.redis.call(lambda r: r.mget(keys))
+        if not ok:
+            return [None] * len(keys)
+        return [v.decode() if isinstance(v, bytes) else None for v in values]
+
+    def text_set(self, key: str, text: str, ttl: float) -> None:
+        if self.redis is None:
+            self.texts.set(key, text, ttl)
+        else:
+            self.redis.call(lambda r: r.set(key, text.encode(), ex=max(int(ttl), 1)))
 
     def flush(self) -> None:
         """Write the new cache entries still waiting for a round trip (dropped while Redis is down)."""
