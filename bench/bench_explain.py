@@ -32,7 +32,7 @@ def main() -> None:
     ap.add_argument("--replay", type=int, default=400, help="requests in the replay")
     ap.add_argument("--population", type=int, default=60, help="users the replay draws from")
     ap.add_argument("--budget-ms", type=float, default=1500)
-    ap.add_argument("--parallel", type=int, default=int(os.environ.get("MOVIEREC_LLM_PARALLEL", 2)))
+    ap.add_argument("--parallel", type=int, default=int(os.environ.get("MOVIEREC_LLM_PARALLEL", 1)))
     ap.add_argument("--out", default=str(HERE / "results" / "explain.json"))
     args = ap.parse_args()
     from movierec.explanations.context import CONTEXT

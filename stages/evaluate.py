@@ -17,6 +17,7 @@ from movierec.evaluation.protocol import (
     segment_metrics,
     user_sample,
 )
+from movierec.evaluation.trending import TrendBlendScorer, trend_order
 from movierec.models.two_tower import load_checkpoint
 from movierec.training.inputs import load_pipeline_data
 from movierec.training.tracking import file_md5, find_run, metric_name, mlflow_run
@@ -60,6 +61,12 @@ def main() -> None:
         cold_scorer = TwoTowerScorer(model, known_users=False) if scorer.name == "two_tower" else scorer  # noqa: E501
         cold[scorer.name] = cold_start_ndcg(cold_scorer, data.known, relevant,
                                             [int(k) for k in ev["cold_start_ks"]], data.n_movies, params["seed"])  # fmt: skip
+    # thin profiles: the model's ranking with the trending list fused in (models/blend.py), as served
+    cold_ks = [int(k) for k in ev["cold_start_ks"]]
+    trend = trend_order(Path(args.prepared), data.movie_features, int(params["index"]["trending_weeks"]))
+    blend = TrendBlendScorer(TwoTowerScorer(model, known_users=False), trend, data.n_movies,
+                             float(params["index"]["trending_blend"]), data.known)  # fmt: skip
+    cold[blend.name] = cold_start_ndcg(blend, data.known, relevant, cold_ks, data.n_movies, params["seed"])
     seconds = time.perf_counter() - t0
     write_json(args.metrics, results)
     write_json(args.segments, segments)

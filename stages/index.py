@@ -36,7 +36,8 @@ def main() -> None:
     ratings = pd.concat([pd.read_parquet(prepared / f"{s}.parquet", columns=columns)
                          for s in ("train", "val", "test") if (prepared / f"{s}.parquet").exists()])  # fmt: skip
     user_ids = pd.read_parquet(emb / "user_ids.parquet").sort_values("user_idx")["userId"].reset_index(drop=True)
-    chosen = write_bundle(out, catalog, ratings, user_ids, p["onboarding_size"], p["demo_min_ratings"], p["trending_weeks"])
+    chosen = write_bundle(out, catalog, ratings, user_ids, p["onboarding_size"], p["demo_min_ratings"], p["trending_weeks"],
+                          float(p["trending_blend"]))
 
     movies = np.load(emb / "movie_vectors.npy")
     users = np.load(emb / "user_vectors.npy")

@@ -107,7 +107,11 @@ def test_an_invented_fact_falls_back_to_the_template_and_is_counted(chat, script
     assert it["explanation"] == template(CTX) and it["explanation_source"] == "template" and took < BUDGET
     r = ex.monitor.report()
     assert r["rejected"] == {reason: 1} and r["fallbacks"]["rejected"] == 1 and r["generated"] == 1
-    assert ex.cache.texts_get([ex.key(CTX)]) == [None]  # never cached
+    assert ex.cache.texts_get([ex.key(CTX)]) == [""]  # the verdict is cached, not the text
+    asked = len(chat.requests)
+    again, _, _ = run(ex)
+    assert again["explanation"] == template(CTX) and len(chat.requests) == asked  # not generated again
+    assert ex.monitor.report()["cache_hits"] == 1
 
 
 @pytest.mark.parametrize("script", ["server_error", "rate_limited", "malformed", "no_choices", "dropped"])

@@ -17,6 +17,9 @@ ACCEPTED = [
     "Fans of Heat (1995) tend to enjoy this tense thriller.",
     template(CTX),
 ]
+MASH = Context(title="M*A*S*H (1970)", year=1970, genres=("Comedy", "Drama", "War"), anchors=(Anchor("Heat (1995)", 5.0),),
+               shared=("Drama",), user_mean=3.6, user_count=40, genre_count=12, genre_mean=3.9, popularity_rank=250,
+               list_rank=1)  # fmt: skip
 REJECTED = [
     ("", "empty"),
     ("Great movie.", "empty"),
@@ -45,6 +48,11 @@ def test_grounded_texts_pass(text):
 def test_each_kind_of_invention_is_rejected_with_its_reason(text, reason):
     assert reason in REASONS
     assert check(text, CTX, GENRES) == reason
+
+
+def test_a_title_with_markup_characters_is_not_markup():
+    assert check("Because you rated Heat (1995) 5 stars, M*A*S*H (1970) is a sharp war comedy.", MASH, GENRES) is None
+    assert check("Because you rated Heat (1995) 5 stars, *this* is a sharp war comedy.", MASH, GENRES) == "markup"
 
 
 def test_titles_read_both_ways():

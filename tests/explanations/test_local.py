@@ -27,11 +27,12 @@ def test_the_grammar_holds_the_model_to_the_context(local):
     """Whatever it writes opens with the user's own ratings and has no capital letter, digit or title of its own."""
     from movierec.explanations import prompt
 
-    for _ in range(2):
-        out = local.generate(prompt.messages(CTX), prompt.grammar(CTX))
-        assert out.text.startswith(opening(CTX)) and out.text.endswith(".")
-        rest = out.text[len(opening(CTX)):].replace("The Town (2010)", "")
-        assert re.fullmatch(r"[a-z ,]+\.", rest), out.text
+    for prefill in (True, False):  # the opening given as the start of the answer (as served), or written
+        out = local.generate(prompt.messages(CTX, prefill), prompt.grammar(CTX, prefill))
+        text = prompt.answer(CTX, out.text, prefill)
+        assert text.startswith(opening(CTX))
+        rest = text[len(opening(CTX)):].replace("The Town (2010)", "")
+        assert re.fullmatch(r"[a-z ,]+\.?", rest), text  # no full stop only if the token limit cut it short
         assert out.tokens_in > 50 and out.tokens_out > 0
 
 

@@ -53,7 +53,7 @@ def test_genre_and_year_filters(rec):
 
 
 def test_visitor_ratings_embed_like_the_user_tower_and_exclude_rated(rec):
-    liked = [int(m) for m in rec.movie_ids[:8]]
+    liked = [int(m) for m in rec.movie_ids[:12]]  # 10 or more: the model alone (fewer: see the next test)
     out = rec.for_ratings({m: 5.0 for m in liked}, k=10, explain=True)
     assert out["source"] == "two_tower" and len(out["items"]) == 10
     assert not set(liked) & {m["movie_id"] for m in out["items"]}
@@ -67,6 +67,23 @@ def test_visitor_ratings_embed_like_the_user_tower_and_exclude_rated(rec):
         {k: v for k, v in m.items() if k not in ("explanation", "explanation_source", "_context")} for m in out["items"]]
     other = rec.for_ratings({m: 1.0 for m in liked}, k=10)
     assert [m["movie_id"] for m in other["items"]] != [m["movie_id"] for m in out["items"]]
+
+
+def test_a_thin_profile_is_fused_with_trending_and_a_fuller_one_is_not(rec, monkeypatch):
+    first = int(rec.movie_ids[0])
+    trending = [m for m in rec.bundle.trending["movie_ids"] if m != first]
+    assert rec.trending_blend == 0.2 and len(trending) >= 10  # params.yaml's share, through the bundle
+    one = rec.for_ratings({first: 4.0}, k=10)
+    assert one["source"] == "two_tower+trending" and first not in [m["movie_id"] for m in one["items"]]
+    vector = rec.embed(np.array([0]), np.array([4.0], np.float32))  # movie_idx 0 is `first`
+    model_only = [int(rec.movie_ids[i]) for i, _ in rec._search(vector, 10, None, None, None, np.array([0]))]
+    monkeypatch.setattr(rec, "trending_blend", 1.0)  # all of it: the trending list itself, the rated movie left out
+    assert [m["movie_id"] for m in rec.for_ratings({first: 4.0}, k=10)["items"]] == trending[:10]
+    monkeypatch.setattr(rec, "trending_blend", 0.0)  # none: the model's own top 10
+    assert [m["movie_id"] for m in rec.for_ratings({first: 4.0}, k=10)["items"]] == model_only
+    monkeypatch.setattr(rec, "trending_blend", 0.2)
+    many = {int(m): 4.0 for m in rec.movie_ids[:10]}
+    assert rec.for_ratings(many, k=10)["source"] == "two_tower"  # 10 ratings: the model alone
 
 
 def test_no_ratings_means_trending_then_popular_movies_labelled_as_such(rec):

@@ -32,18 +32,33 @@ def page(browser, server):
     pg.close()
 
 
+def rate(control, stars: float) -> None:
+    """Click the star control as a visitor would: the left half of a star for a half, its right half for a whole."""
+    star = control.locator(".star").nth(int(-(-stars // 1)) - 1)
+    box = star.bounding_box()
+    star.click(position={"x": box["width"] * (0.25 if stars % 1 else 0.75), "y": box["height"] / 2})
+
+
 def test_rate_suggested_movies_and_get_explained_recommendations(page):
-    page.wait_for_selector("#suggestions li select.stars")
-    selects = page.locator("#suggestions li select.stars")
-    assert selects.count() == 15
-    for i, stars in enumerate(["5", "4.5", "4", "2", "5", "1"]):
-        selects.nth(i).select_option(stars)
+    page.wait_for_selector("#suggestions li .stars")
+    controls = page.locator("#suggestions li .stars")
+    assert controls.count() == 15
+    for i, stars in enumerate([5, 4.5, 4, 2, 5, 1]):
+        rate(controls.nth(i), stars)
+    assert [controls.nth(i).get_attribute("aria-valuenow") for i in range(6)] == ["5", "4.5", "4", "2", "5", "1"]
     assert page.locator("#status").inner_text() == "6 rated"
+    controls.nth(6).focus()  # the keyboard: half a star per arrow, Delete clears
+    for key in ["ArrowRight"] * 3 + ["ArrowLeft"]:
+        controls.nth(6).press(key)
+    assert controls.nth(6).locator(".value").inner_text() == "1 star" and page.locator("#status").inner_text() == "7 rated"
+    controls.nth(6).press("Delete")
+    assert controls.nth(6).locator(".value").inner_text() == "not seen" and page.locator("#status").inner_text() == "6 rated"
     page.click("#get-recs")
     page.wait_for_selector("#results li.rec")
     recs = page.locator("#results li.rec")
     assert recs.count() == 12
     assert "Because you rated" in recs.first.locator(".why").inner_text()
+    assert recs.first.locator(".why .source").inner_text() == "· from your ratings"  # the template's
     assert "6 ratings" in page.locator("#results-title").inner_text()
     assert "rate 4 more" in page.locator("#advice").inner_text()
     assert page.locator("#stage").inner_text() == "Learning your taste"  # 6 ratings: the journey's second stage
@@ -52,8 +67,8 @@ def test_rate_suggested_movies_and_get_explained_recommendations(page):
     # title search adds a movie to rate; the session grows
     first_title = page.locator("#suggestions li .title").first.inner_text()
     page.fill("#search", first_title.split()[0])
-    page.wait_for_selector("#search-results li select.stars")
-    page.locator("#search-results li select.stars").last.select_option("3")
+    page.wait_for_selector("#search-results li .stars")
+    rate(page.locator("#search-results li .stars").last, 3)
     n = int(page.locator("#status").inner_text().split()[0])
     assert n in (6, 7)  # 6 when the search found a movie already rated above: its rating is replaced
     page.click("#get-recs")
@@ -67,14 +82,21 @@ def test_stars_search_and_scrolling_on_a_phone(browser, server):
     read the same; a search that found nothing said nothing; no favicon."""
     pg = browser.new_page(viewport={"width": 390, "height": 844})
     pg.goto(server.base + "/ui/")
-    pg.wait_for_selector("#suggestions li select.stars")
-    labels = pg.locator("#suggestions li select.stars").first.locator("option").all_inner_texts()
-    assert labels[1:3] == ["★★★★★ 5", "★★★★½ 4.5"] and labels[-1] == "½ 0.5"
+    pg.wait_for_selector("#suggestions li .stars")
+    control = pg.locator("#suggestions li .stars").first
+    fill = "[...document.querySelectorAll('#suggestions li .stars')[0].querySelectorAll('.star')].map(s => [s.style.getPropertyValue('--left'), s.style.getPropertyValue('--right')])"
+    gold, grey = "#e8a200", "#ccc"
+    rate(control, 4.5)  # a tap on a phone: 4.5 shows four stars and a half, 5 shows five
+    assert control.locator(".value").inner_text() == "4.5 stars" and pg.evaluate(fill)[3:] == [[gold, gold], [gold, grey]]
+    rate(control, 5)
+    assert control.locator(".value").inner_text() == "5 stars" and pg.evaluate(fill)[4] == [gold, gold]
+    rate(control, 0.5)
+    assert pg.evaluate(fill)[:2] == [[gold, grey], [grey, grey]]
     assert pg.locator("link[rel=icon]").count() == 1
     pg.fill("#search", "zzzz no such title")
     pg.wait_for_selector("#search-results li.none")
     assert "No title contains" in pg.locator("#search-results").inner_text()
-    pg.locator("#suggestions li select.stars").first.select_option("5")
+    rate(control, 5)
     pg.click("#get-recs")
     pg.wait_for_selector("#results li.rec")
     top = pg.evaluate("document.querySelector('#results-title').getBoundingClientRect().top")

@@ -62,7 +62,9 @@ class Explainer:
         for (m, ctx), key, text in zip(todo, keys, cached):
             if text is not None:
                 hits += 1
-                m.update(explanation=text, explanation_source="llm", explanation_ms=elapsed_ms(start))
+                if text:  # "": the model's text for this context was rejected; the template stands
+                    m.update(explanation=text, explanation_source="llm")
+                m["explanation_ms"] = elapsed_ms(start)
                 continue
             future = self._start(ctx, key)
             if future is None:
@@ -103,7 +105,8 @@ class Explainer:
         """One text, checked and cached; None (counted by reason) when there is none to use."""
         t = time.perf_counter()
         try:
-            out = self.provider.generate(prompt.messages(ctx), prompt.grammar(ctx))
+            prefill = getattr(self.provider, "prefill", False)
+            out = self.provider.generate(prompt.messages(ctx, prefill), prompt.grammar(ctx, prefill))
         except ProviderError:
             self.monitor.fallback("provider_error")
             return None
@@ -111,13 +114,16 @@ class Explainer:
             self.monitor.fallback("provider_error")
             return None
         self.monitor.generated(time.perf_counter() - t, out.tokens_in, out.tokens_out)
-        reason = guard.check(out.text, ctx, self.all_genres)
+        text = prompt.answer(ctx, out.text, prefill)
+        reason = guard.check(text, ctx, self.all_genres)
         if reason is not None:
             self.monitor.rejected(reason)
             self.monitor.fallback("rejected")
+            # the same prompt would give the same text again (a fixed seed): remember the verdict, not the text
+            self.cache.text_set(key, "", self.ttl_s)
             return None
-        self.cache.text_set(key, out.text, self.ttl_s)
-        return out.text
+        self.cache.text_set(key, text, self.ttl_s)
+        return text
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -34,8 +34,6 @@ def check(text: str, ctx: Context, all_genres: set[str]) -> str | None:
         return "too_long"
     if text[-1] not in ".!?":  # cut off by the token limit
         return "unfinished"
-    if _MARKUP.search(text):
-        return "markup"
     known = {}  # the titles the context holds, as written either way -> their stars (None: the movie itself)
     for title in ctx.titles():
         for form in {title, natural_title(title)}:
@@ -53,6 +51,8 @@ def check(text: str, ctx: Context, all_genres: set[str]) -> str | None:
     scrubbed = text
     for start, title in sorted(cited, reverse=True):
         scrubbed = scrubbed[:start] + " " * len(title) + scrubbed[start + len(title):]
+    if _MARKUP.search(scrubbed):  # after the titles are taken out: "M*A*S*H (1970)" is a title, not markup
+        return "markup"
     if _TITLE.search(scrubbed):
         return "invented_title"
     years = {str(y) for y in [ctx.year] if y is not None}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from movierec.explanations.context import Context, natural_title, stars_text
 
-PROMPT_VERSION = "2"  # part of the cache key: a new prompt never serves an old prompt's texts
+PROMPT_VERSION = "3"  # part of the cache key: a new prompt never serves an old prompt's texts
 SYSTEM = ("You tell a movie fan, in one short friendly sentence, why a movie was recommended to them. "
           "Use only the facts given. Never mention any other movie, person or place.")  # fmt: skip
 
@@ -19,24 +19,36 @@ def opening(ctx: Context) -> str:
     return f"Because you rated {rated}, "
 
 
-def messages(ctx: Context) -> list[dict]:
-    title = natural_title(ctx.title)
-    facts = [f"They rated {' and '.join(f'{natural_title(a.title)} {stars_text(a.stars)}' for a in ctx.anchors)}"
-             f" (their average: {ctx.user_mean:g} stars over {ctx.user_count} movies)."]  # fmt: skip
-    facts.append(f"Recommended: {title}, a {', '.join(ctx.genres) or 'unclassified'} movie"
-                 f"{f', number {ctx.popularity_rank} by how often it is rated' if ctx.popularity_rank <= 100 else ''}.")
-    if ctx.shared:
-        facts.append(f"It shares {', '.join(ctx.shared)} with the movies they rated.")
-    if ctx.genre_mean is not None:
-        facts.append(f"They rated {ctx.genre_count} movies of its genres, {ctx.genre_mean:g} stars on average.")
-    ask = f'Write the sentence about {title}, starting with "{opening(ctx).strip()}".'
-    return [{"role": "system", "content": SYSTEM}, *EXAMPLE, {"role": "user", "content": " ".join(facts) + " " + ask}]
+def facts(ctx: Context) -> str:
+    """The context in few words: every word is prompt the model must read (about 4 ms a token here)."""
+    rated = "; ".join(f"{natural_title(a.title)} {stars_text(a.stars)}" for a in ctx.anchors)
+    text = f"Rated: {rated}. Recommended: {natural_title(ctx.title)} ({', '.join(ctx.genres) or 'no genre'})"
+    text += f", sharing {', '.join(ctx.shared)}." if ctx.shared else "."
+    if ctx.popularity_rank <= 100:
+        text += f" It is among the {100 if ctx.popularity_rank > 10 else 10} most rated movies."
+    return text
+
+
+def messages(ctx: Context, prefill: bool = False) -> list[dict]:
+    """The chat; ``prefill``: the answer's opening is given as the start of the assistant's turn (llama.cpp
+    continues it, so the model only writes the rest; no need to ask for it)."""
+    ask = "" if prefill else f' Write one sentence starting with "{opening(ctx).strip()}".'
+    chat = [{"role": "system", "content": SYSTEM}, *EXAMPLE, {"role": "user", "content": facts(ctx) + ask}]
+    return chat + [{"role": "assistant", "content": opening(ctx).rstrip()}] if prefill else chat
+
+
+def answer(ctx: Context, reply: str, prefill: bool = False) -> str:
+    """The explanation a reply makes: with ``prefill``, the opening and the model's continuation."""
+    if not prefill:
+        return reply.strip()
+    start = opening(ctx).rstrip()
+    rest = reply.strip()
+    rest = rest[len(start):] if rest.startswith(start) else rest
+    return f"{start} {rest.strip()}"
 
 
 def _example(rated: str, title: str, genres: str, shared: str, answer: str) -> list[dict]:
-    ask = (f"They rated {rated} (their average: 3.5 stars over 60 movies). Recommended: {title}, a {genres} movie. "
-           f'It shares {shared} with the movies they rated. Write the sentence about {title}, starting with '
-           f'"Because you rated {rated},".')  # fmt: skip
+    ask = f"Rated: {rated}. Recommended: {title} ({genres}), sharing {shared}."
     return [{"role": "user", "content": ask}, {"role": "assistant", "content": f"Because you rated {rated}, {answer}"}]
 
 
@@ -55,12 +67,14 @@ def _literal(text: str) -> str:
 MIN_PIECES, MAX_PIECES = 4, 18  # after the opening: words, the title or a genre
 
 
-def grammar(ctx: Context) -> str:
-    """GBNF: the opening as written, then 4 to 18 pieces (a lowercase word, the title, a genre), a full stop."""
+def grammar(ctx: Context, prefill: bool = False) -> str:
+    """GBNF: the opening as written (unless ``prefill`` gave it), then 4 to 18 pieces (a lowercase word, the
+    title, a genre), a full stop."""
     genres = [g.lower() for g in ctx.genres] or ["movie"]
     piece = " | ".join(["word", _literal(natural_title(ctx.title)), *map(_literal, genres)])
+    start = '" "' if prefill else _literal(opening(ctx))
     return "\n".join([
-        f"root ::= {_literal(opening(ctx))} piece ((\" \" | \", \") piece){{{MIN_PIECES - 1},{MAX_PIECES - 1}}} \".\"",
+        f'root ::= {start} piece ((" " | ", ") piece){{{MIN_PIECES - 1},{MAX_PIECES - 1}}} "."',
         f"piece ::= {piece}",
         "word ::= [a-z]{1,14}",
     ])  # fmt: skip

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from movierec.errors import MovieRecError
 
-MAX_TOKENS = 60  # one sentence
+MAX_TOKENS = 80  # one sentence: the grammar's longest, opening included
 
 
 class ProviderError(RuntimeError):
@@ -60,8 +60,9 @@ class LocalProvider:
     """A GGUF model served in-process by llama.cpp, ``parallel`` sequences decoded together."""
 
     name = "local"
+    prefill = True  # llama.cpp continues an assistant turn: the opening is given, not generated
 
-    def __init__(self, model_path: str | Path | None = None, threads: int = 2, parallel: int = 2, ctx: int = 2048):
+    def __init__(self, model_path: str | Path | None = None, threads: int = 2, parallel: int = 1, ctx: int = 2048):
         try:
             import xllamacpp
         except ImportError:
@@ -94,6 +95,7 @@ class OpenAIProvider:
     """``POST {base_url}/chat/completions`` with ``model``, bearer ``api_key``; at most ``timeout_s``."""
 
     name = "openai"
+    prefill = False  # not a standard of the protocol: the model writes the whole sentence
 
     def __init__(self, base_url: str, model: str, api_key: str | None = None, timeout_s: float = 10.0,
                  parallel: int = 8):  # fmt: skip
@@ -133,7 +135,7 @@ def from_environment(env: dict | None = None):
     if kind == "local":
         with _LOCK:  # one model load at a time
             return LocalProvider(env.get("MOVIEREC_LLM_MODEL") or None, threads=int(env.get("MOVIEREC_LLM_THREADS", 2)),
-                                 parallel=int(env.get("MOVIEREC_LLM_PARALLEL", 2)))  # fmt: skip
+                                 parallel=int(env.get("MOVIEREC_LLM_PARALLEL", 1)))  # fmt: skip
     if kind == "openai":
         base = env.get("OPENAI_BASE_URL", "https://api.openai.com/v1")
         model = env.get("MOVIEREC_OPENAI_MODEL") or env.get("OPENAI_MODEL")

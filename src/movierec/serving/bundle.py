@@ -51,7 +51,8 @@ def _save(path: Path, array: np.ndarray) -> None:
 
 
 def write_bundle(out: Path, catalog: pd.DataFrame, ratings: pd.DataFrame, user_ids: pd.Series,
-                 onboarding_size: int, demo_min_ratings: int, trending_weeks: int = 26) -> dict:  # fmt: skip
+                 onboarding_size: int, demo_min_ratings: int, trending_weeks: int = 26,
+                 trending_blend: float = 0.0) -> dict:  # fmt: skip
     """Write everything but the index; return the onboarding ids, profiles and trending movies for the stage's
     report. ``ratings`` needs ``timestamp`` for the trending movies (none without it)."""
     out.mkdir(parents=True, exist_ok=True)
@@ -70,6 +71,7 @@ def write_bundle(out: Path, catalog: pd.DataFrame, ratings: pd.DataFrame, user_i
     profiles = demo_profiles(r, catalog, user_ids, min_ratings=demo_min_ratings)
     stamps = ratings["timestamp"].to_numpy() if "timestamp" in ratings else np.zeros(0, np.int64)
     trending = trending_movies(ratings["movie_idx"].to_numpy()[: len(stamps)], stamps, catalog, trending_weeks)
+    trending["blend"] = trending_blend  # the trending list's share for a one-rating profile (models/blend.py)
     write_json(out / "onboarding.json", onboarding)
     write_json(out / "profiles.json", profiles)
     write_json(out / "trending.json", trending)

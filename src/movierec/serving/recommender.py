@@ -23,6 +23,7 @@ from movierec.errors import MovieRecError
 from movierec.models.two_tower import TwoTower, load_checkpoint, taste_part
 from movierec.retrieval.index import OVERFETCH_MAX, Filters, MovieIndex, open_index
 from movierec.explanations.context import CONTEXT, Anchor, Context, template
+from movierec.models.blend import DEPTH, fuse, trend_weight
 from movierec.serving.bundle import Bundle, load_bundle
 from movierec.training.tracking import file_md5
 
@@ -36,6 +37,7 @@ _TRAILING_ARTICLE = re.compile(r"^(?P<name>.+?), (?P<article>the|a|an|le|la|les|
 # the visitor's journey, by how many ratings a profile holds: (from, stage, what the page says)
 JOURNEY = [(0, "new", "New here: trending now"), (1, "learning", "Learning your taste"),
            (10, "personal", "Personalised for you"), (50, "rich", "Rich profile")]  # fmt: skip
+FUSE_EXTRA = 50  # a thin profile's fusion looks this far past k down the model's ranking
 RICH = 50  # ratings from which a profile is "rich": its strength is full, and explanations are on by default
 
 
@@ -111,6 +113,7 @@ class Recommender:
         recent = np.array([self.movie_idx[m] for m in self.bundle.trending.get("movie_ids", []) if m in self.movie_idx],
                           np.int64)  # fmt: skip
         self._n_trending = len(recent)
+        self.trending_blend = float(self.bundle.trending.get("blend", 0.0))
         self._by_trend = np.concatenate([recent, self._by_popularity[~np.isin(self._by_popularity, recent)]])
         self.genres = sorted({g for gs in self._genres for g in gs})
         column = {g: j for j, g in enumerate(self.genres)}
@@ -263,9 +266,38 @@ class Recommender:
             return self.trending(k, genres, year_min, year_max)
         items = np.array([self._idx(m) for m in rated], np.int64)
         ratings = np.array(list(rated.values()), np.float32)
-        found = self._search(self.embed(items, ratings), k, genres, year_min, year_max, items)
-        return {"source": "two_tower", "journey": journey(len(rated)), "explain": bool(explain),
-                "items": self._items(found, explain, items, ratings)}  # fmt: skip
+        vector = self.embed(items, ratings)
+        w = trend_weight(self.trending_blend, len(rated)) if self._n_trending else 0.0
+        if w > 0:  # a thin profile: the model's ranking fused with what is trending (models/blend.py)
+            model = self._search(vector, min(k + FUSE_EXTRA, DEPTH), genres, year_min, year_max, items)
+            trend = self._trending_within(genres, year_min, year_max, items)
+            order = fuse([i for i, _ in model], trend, w, k)
+            scores = dict(model)
+            found = [(i, scores[i] if i in scores else self._score(vector, i)) for i in order]
+        else:
+            found = self._search(vector, k, genres, year_min, year_max, items)
+        return {"source": "two_tower+trending" if w > 0 else "two_tower", "journey": journey(len(rated)),
+                "explain": bool(explain), "items": self._items(found, explain, items, ratings)}  # fmt: skip
+
+    def _score(self, vector: np.ndarray, i: int) -> float:
+        """The model's score of movie ``i`` for a user vector, as the index computes it."""
+        score = float(self.movie_vectors[i] @ vector)
+        return score * float(self._inv_norm[i]) if self._inv_norm is not None else score
+
+    def _trending_within(self, genres, year_min, year_max, rated: np.ndarray) -> list[int]:
+        """The trending movies (movie_idx, best first) that pass the filters, none of ``rated``."""
+        want, seen = set(genres or ()), set(rated.tolist())
+        out = []
+        for i in self._by_trend[: self._n_trending].tolist():
+            y = self._years[i]
+            if i in seen or (want and not want & set(self._genres[i])):
+                continue
+            if (year_min is not None or year_max is not None) and (
+                y is None or (year_min is not None and y < year_min) or (year_max is not None and y > year_max)
+            ):
+                continue
+            out.append(i)
+        return out
 
     def trending(self, k: int = 10, genres=None, year_min=None, year_max=None) -> dict:
         """The most rated movies over the data's latest weeks (the index stage's ``trending.json``), then the most
