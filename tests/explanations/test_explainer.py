@@ -25,7 +25,8 @@ def reply(text: str) -> bytes:
                        "usage": {"prompt_tokens": 120, "completion_tokens": 30}}).encode()  # fmt: skip
 
 
-SCRIPTS = {  # name -> (status, body, seconds before answering); body None: the connection is dropped
+SCRIPTS = {  # name -> (status, body, seconds before answering), or a function of the request that gives them;
+    # body None: the connection is dropped
     "good": (200, reply(GOOD), 0),
     "invented_title": (200, reply("Because you rated Heat (1995) 5 stars, try it after Collateral (2004)."), 0),
     "wrong_stars": (200, reply("Because you rated Heat (1995) 3 stars, the town is a crime story for you."), 0),
@@ -42,7 +43,8 @@ class Chat(BaseHTTPRequestHandler):
     def do_POST(self):  # noqa: N802
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         self.server.requests.append((self.path, self.headers.get("Authorization"), body))
-        status, answer, delay = SCRIPTS[self.server.script]
+        script = self.server.scripts[self.server.script]
+        status, answer, delay = script(body) if callable(script) else script
         time.sleep(delay)
         if answer is None:
             self.connection.close()  # no status line at all
@@ -60,7 +62,7 @@ class Chat(BaseHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def chat():
     server = ThreadingHTTPServer(("127.0.0.1", 0), Chat)
-    server.requests = []
+    server.requests, server.scripts = [], SCRIPTS
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield server
     server.shutdown()

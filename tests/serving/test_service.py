@@ -295,6 +295,7 @@ def test_explanations_written_by_an_openai_compatible_server_with_a_report(proje
     """The service with MOVIEREC_EXPLAINER=openai against a loopback chat server whose answers cite the user's
     own ratings: explained items say the text came from the model; a second request is served from the cache;
     /explanations counts it all. A server that fails gives the template, within the budget."""
+    import re
     import threading
     import time
     from http.server import ThreadingHTTPServer
@@ -302,21 +303,13 @@ def test_explanations_written_by_an_openai_compatible_server_with_a_report(proje
     from tests.explanations.test_explainer import SCRIPTS, Chat, reply
     from tests.serving.conftest import start_server
 
-    chat = ThreadingHTTPServer(("127.0.0.1", 0), Chat)
-    chat.requests, chat.script = [], "echo"
-
-    def echo_the_opening():  # a grounded answer for whatever context the prompt holds
-        prompt = chat.requests[-1][2]["messages"][-1]["content"]
+    def echo_the_opening(body: dict):  # a grounded answer for whatever context the prompt holds
+        prompt = body["messages"][-1]["content"]
         start = prompt.rindex('starting with "') + len('starting with "')
         return 200, reply(prompt[start: prompt.rindex('"')] + " this one should suit you well."), 0
 
-    class Echo(dict):
-        def __getitem__(self, key):
-            return echo_the_opening() if key == "echo" else SCRIPTS[key]
-
-    import tests.explanations.test_explainer as scripted
-
-    scripted.SCRIPTS, saved = Echo(), scripted.SCRIPTS
+    chat = ThreadingHTTPServer(("127.0.0.1", 0), Chat)
+    chat.requests, chat.scripts, chat.script = [], {**SCRIPTS, "echo": echo_the_opening}, "echo"
     threading.Thread(target=chat.serve_forever, daemon=True).start()
     s = start_server(project, tmp_path / "serve.log", MOVIEREC_EXPLAINER="openai", MOVIEREC_OPENAI_MODEL="test",
                      OPENAI_BASE_URL=f"http://127.0.0.1:{chat.server_port}/v1", MOVIEREC_EXPLAIN_BUDGET_MS="3000",
@@ -338,8 +331,10 @@ def test_explanations_written_by_an_openai_compatible_server_with_a_report(proje
         status, report = s.post("/explanations", {})
         assert status == 200 and report["provider"] == "openai" and report["generated"] == 3
         assert report["fallbacks"]["provider_error"] == 1 and report["tokens_in"] == 3 * 120 and report["spend"] > 0
+        metrics = s.get("/metrics")[1].decode()  # and on Prometheus
+        assert re.search(r'movierec_explanations_total\{[^}]*outcome="generated"[^}]*\} 3\.0', metrics), metrics[-3000:]
+        assert "movierec_explanation_tokens_total" in metrics and "movierec_explanation_seconds_bucket" in metrics
     finally:
-        scripted.SCRIPTS = saved
         chat.shutdown()
         s.proc.terminate()
         s.proc.wait(15)
