@@ -31,7 +31,9 @@ def main() -> None:
     similarity = model.cfg.similarity
     prepared, emb, out = Path(args.prepared), Path(args.embeddings), Path(args.out)
 
-    catalog = catalog_table(pd.read_parquet(Path(args.features) / "movie_features.parquet"))
+    tag_vocab = Path(args.features) / "tag_vocab.parquet"
+    catalog = catalog_table(pd.read_parquet(Path(args.features) / "movie_features.parquet"),
+                            pd.read_parquet(tag_vocab) if tag_vocab.is_file() else None)  # fmt: skip
     columns = ["user_idx", "movie_idx", "rating", "timestamp"]
     ratings = pd.concat([pd.read_parquet(prepared / f"{s}.parquet", columns=columns)
                          for s in ("train", "val", "test") if (prepared / f"{s}.parquet").exists()])  # fmt: skip

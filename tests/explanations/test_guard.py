@@ -55,6 +55,13 @@ def test_a_title_with_markup_characters_is_not_markup():
     assert check("Because you rated Heat (1995) 5 stars, *this* is a sharp war comedy.", MASH, GENRES) == "markup"
 
 
+def test_the_movies_tags_may_be_cited():
+    tagged = Context(**{**CTX.__dict__, "genres": ("Crime", "Drama"), "tags": ("heist", "thriller", "ben affleck")})
+    text = "Because you rated Heat (1995) 5 stars, this heist thriller with Ben Affleck is for you."
+    assert check(text, tagged, GENRES) is None
+    assert check(text, CTX, GENRES) == "invented_name"  # without the tag, the name is invented
+
+
 def test_titles_read_both_ways():
     assert natural_title("Town, The (2010)") == "The Town (2010)"
     assert natural_title("Amelie (Fabuleux destin d'Amélie Poulain, Le) (2001)").startswith("Amelie")

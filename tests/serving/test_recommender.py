@@ -237,3 +237,16 @@ def test_a_long_history_leaves_out_every_rated_movie(rec, monkeypatch):
             assert got == exact
             searches.add(len(calls))
     assert searches == {1, 2}, "both paths ran: the short exclusion sufficed, and a rated movie came back"
+
+
+def test_the_catalogue_carries_each_movies_most_used_tags():
+    from movierec.serving.bundle import TAGS_PER_MOVIE, catalog_table
+
+    mf = pd.DataFrame({"movie_idx": [1, 0], "movieId": [20, 10], "title": ["B (2001)", "A (2000)"], "year": [2001, 2000],
+                       "genres": [["Drama"], ["(no genres listed)"]], "rating_count": [3, 5], "rating_mean": [3.0, 4.0],
+                       "tag_ids": [[2, 0, 1, 3], []]})  # fmt: skip
+    vocab = pd.DataFrame({"tag_id": [0, 1, 2, 3], "tag": ["heist", "slow", "classic", "long"], "count": [9, 5, 4, 1]})
+    cat = catalog_table(mf, vocab)
+    assert cat["movieId"].tolist() == [10, 20] and cat["genres"].tolist() == [[], ["Drama"]]
+    assert cat["tags"].tolist() == [[], ["classic", "heist", "slow"][:TAGS_PER_MOVIE]]
+    assert catalog_table(mf.drop(columns="tag_ids"))["tags"].tolist() == [[], []]  # a release without tags

@@ -54,6 +54,7 @@ class Context:
     genre_mean: float | None  # the user's mean rating over those
     popularity_rank: int  # 1: the most rated movie of the catalogue
     list_rank: int  # 1: the top recommendation
+    tags: tuple[str, ...] = ()  # the movie's most used tags (lower-case), where the data has tags
 
     def digest(self) -> str:
         """A hash of everything the explanation may say (the cache key's part that changes with the profile)."""

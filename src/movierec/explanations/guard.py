@@ -63,12 +63,12 @@ def check(text: str, ctx: Context, all_genres: set[str]) -> str | None:
         stars = known.get(before[-1]) if before else None  # the figure belongs to the last title before it
         if stars is None or float(m.group(1)) != stars:
             return "wrong_stars"
-    allowed = {g.casefold() for g in ctx.genres}
+    allowed = {g.casefold() for g in ctx.genres} | {t.casefold() for t in ctx.tags}  # a tag may name a genre
     for genre in all_genres:
         g = genre.casefold()
         if g not in allowed and re.search(rf"(?<![a-z]){re.escape(g)}(?![a-z])", scrubbed.casefold()):
             return "invented_genre"
-    vocabulary = {w.casefold() for t in known for w in _WORD.findall(t)} | allowed
+    vocabulary = {w.casefold() for t in [*known, *ctx.tags] for w in _WORD.findall(t)} | allowed
     for sentence in re.split(r"(?<=[.!?;:])\s+", scrubbed):  # a capital past a sentence's first word: a name
         for w in _WORD.findall(sentence)[1:]:
             if w[0].isupper() and w.casefold() not in vocabulary and w.casefold() not in _COMMON:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from movierec.explanations.context import Context, natural_title, stars_text
 
-PROMPT_VERSION = "3"  # part of the cache key: a new prompt never serves an old prompt's texts
+PROMPT_VERSION = "4"  # part of the cache key: a new prompt never serves an old prompt's texts
 SYSTEM = ("You tell a movie fan, in one short friendly sentence, why a movie was recommended to them. "
           "Use only the facts given. Never mention any other movie, person or place.")  # fmt: skip
 
@@ -24,6 +24,8 @@ def facts(ctx: Context) -> str:
     rated = "; ".join(f"{natural_title(a.title)} {stars_text(a.stars)}" for a in ctx.anchors)
     text = f"Rated: {rated}. Recommended: {natural_title(ctx.title)} ({', '.join(ctx.genres) or 'no genre'})"
     text += f", sharing {', '.join(ctx.shared)}." if ctx.shared else "."
+    if ctx.tags:
+        text += f" Tagged: {', '.join(ctx.tags)}."
     if ctx.popularity_rank <= 100:
         text += f" It is among the {100 if ctx.popularity_rank > 10 else 10} most rated movies."
     return text
@@ -70,7 +72,7 @@ MIN_PIECES, MAX_PIECES = 4, 18  # after the opening: words, the title or a genre
 def grammar(ctx: Context, prefill: bool = False) -> str:
     """GBNF: the opening as written (unless ``prefill`` gave it), then 4 to 18 pieces (a lowercase word, the
     title, a genre), a full stop."""
-    genres = [g.lower() for g in ctx.genres] or ["movie"]
+    genres = [g.lower() for g in ctx.genres] + [t for t in ctx.tags if t.isascii() and '"' not in t] or ["movie"]
     piece = " | ".join(["word", _literal(natural_title(ctx.title)), *map(_literal, genres)])
     start = '" "' if prefill else _literal(opening(ctx))
     return "\n".join([

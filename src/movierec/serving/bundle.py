@@ -27,9 +27,20 @@ from movierec.utils import atomic_path, write_json
 CATALOG_COLUMNS = ["movie_idx", "movieId", "title", "year", "genres", "rating_count", "rating_mean"]
 
 
-def catalog_table(movie_features: pd.DataFrame) -> pd.DataFrame:
-    cat = movie_features.sort_values("movie_idx")[CATALOG_COLUMNS].reset_index(drop=True)
+TAGS_PER_MOVIE = 3  # a movie's most used tags an explanation may cite
+
+
+def catalog_table(movie_features: pd.DataFrame, tag_vocab: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The served catalogue, in ``movie_idx`` order; ``tags``: each movie's most used tags (lower-case; none
+    without ``tag_vocab``)."""
+    mf = movie_features.sort_values("movie_idx").reset_index(drop=True)
+    cat = mf[CATALOG_COLUMNS].copy()
     cat["genres"] = cat["genres"].map(lambda gs: [g for g in gs if g != NO_GENRES])
+    if tag_vocab is not None and "tag_ids" in mf:
+        names = dict(zip(tag_vocab["tag_id"].astype(int), tag_vocab["tag"].astype(str)))
+        cat["tags"] = mf["tag_ids"].map(lambda ids: [names[int(t)] for t in list(ids)[:TAGS_PER_MOVIE] if int(t) in names])
+    else:
+        cat["tags"] = [[] for _ in range(len(cat))]
     return cat
 
 

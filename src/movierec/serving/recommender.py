@@ -103,6 +103,7 @@ class Recommender:
         self.movie_idx = {int(m): i for i, m in enumerate(self.movie_ids)}
         self._titles = cat["title"].astype(str).tolist()
         self._genres = cat["genres"].tolist()
+        self._tags = cat["tags"].tolist() if "tags" in cat else [[] for _ in range(len(cat))]  # older bundles: none
         self._years = [None if pd.isna(y) else int(y) for y in cat["year"]]
         self._counts = cat["rating_count"].to_numpy(np.int64)
         self._title_lc = pd.Series([search_form(t) for t in cat["title"].astype(str)])
@@ -232,7 +233,8 @@ class Recommender:
                        anchors=tuple(Anchor(self._titles[items[t]], float(ratings[t])) for t in top), shared=shared,
                        user_mean=round(float(ratings.mean()), 2), user_count=len(items), genre_count=int(near.sum()),
                        genre_mean=round(float(ratings[near].mean()), 2) if near.any() else None,
-                       popularity_rank=int(self._popularity_rank[i]), list_rank=rank)  # fmt: skip
+                       popularity_rank=int(self._popularity_rank[i]), list_rank=rank,
+                       tags=tuple(self._tags[i]))  # fmt: skip
 
     def _items(self, found, explain: bool, items: np.ndarray | None = None, ratings: np.ndarray | None = None) -> list[dict]:
         """The answer's items; explained ones carry the template's text and, under ``CONTEXT``, their context
