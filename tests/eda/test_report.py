@@ -69,3 +69,16 @@ def test_make_eda_writes_every_plot(tmp_path):
     assert summary["cold_movies"] == int((per_movie < 5).sum()) > 0
     assert summary["cold_users"] == int((every.groupby("userId").size() < 5).sum())
     assert pd.read_csv(tmp_path / "eda" / "rating_histogram.csv")["count"].sum() == 3_000
+
+
+def test_rating_outliers_find_flat_raters_and_bursts():
+    from movierec.eda.report import rating_outliers
+
+    day = 86_400
+    r = pd.DataFrame({"user_idx": [0] * 25 + [1] * 25,
+                      "rating": [3.0] * 25 + [1.0, 5.0] * 12 + [4.0],
+                      "timestamp": [i * day for i in range(25)] + [5 * day + i for i in range(25)]})  # fmt: skip
+    out = rating_outliers(r)
+    assert out["same_rating_users"]["user_idx"].tolist() == [0]  # 25 ratings, all 3 stars
+    top = out["bursts"].iloc[0]
+    assert (top["user_idx"], top["ratings"], top["date"]) == (1, 25, "1970-01-06")

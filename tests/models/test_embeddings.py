@@ -47,3 +47,17 @@ def test_vectors_and_pictures(tmp_path):
         img = matplotlib.image.imread(tmp_path / name)
         colours = np.unique(img.reshape(-1, img.shape[-1]), axis=0)
         assert img.shape[0] > 200 and len(colours) > 50, name  # something is drawn, not a blank canvas
+
+
+def test_genre_separation_tells_apart_vectors_that_cluster_by_genre_from_ones_that_do_not():
+    from movierec.models.embeddings import genre_separation, map_2d
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(3, 8)) * 5
+    labels = np.repeat(["Comedy", "Drama", "Horror"], 40)
+    clustered = centres[np.repeat([0, 1, 2], 40)] + rng.normal(size=(120, 8))
+    mixed = rng.normal(size=(120, 8))
+    good, bad = genre_separation(clustered, labels), genre_separation(mixed, labels)
+    assert good["silhouette"] > 0.3 > abs(bad["silhouette"]) and good["within"] > good["across"]
+    assert abs(bad["within"] - bad["across"]) < 0.05 and good["movies"] == 120
+    assert map_2d(clustered, "pca").shape == (120, 2) and map_2d(clustered[:30], "tsne").shape == (30, 2)

@@ -105,6 +105,18 @@ def quality_summary(stats: dict, user_counts: np.ndarray, movie_counts: np.ndarr
     }
 
 
+def rating_outliers(ratings: pd.DataFrame, min_ratings: int = 20) -> dict:
+    """Users who give every movie the same rating (with at least ``min_ratings``), and the biggest bursts:
+    the most ratings one user gave in one UTC day. ``ratings``: ``user_idx, rating, timestamp``."""
+    per_user = ratings.groupby("user_idx")["rating"].agg(["size", "nunique", "mean"])
+    flat = per_user[(per_user["size"] >= min_ratings) & (per_user["nunique"] == 1)]
+    day = ratings["timestamp"].to_numpy() // 86_400
+    bursts = (pd.DataFrame({"user_idx": ratings["user_idx"].to_numpy(), "day": day})
+              .value_counts().rename("ratings").reset_index().head(10))  # fmt: skip
+    bursts["date"] = pd.to_datetime(bursts["day"] * 86_400, unit="s").dt.strftime("%Y-%m-%d")
+    return {"same_rating_users": flat.reset_index()[["user_idx", "size", "mean"]], "bursts": bursts[["user_idx", "date", "ratings"]]}
+
+
 def _save(fig, path: Path) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight", metadata={"Software": None})
