@@ -36,6 +36,6 @@ def test_each_notebook_runs_end_to_end_on_the_pipelines_outputs(path, project, m
     errors = [f"{o.ename}: {o.evalue}" for o in outputs if o.output_type == "error"]
     assert errors == []
     figures = sum(o.output_type == "display_data" and "image/png" in o.data for o in outputs)
-    assert figures >= (7 if path.name.startswith("01") else 3)
+    assert figures >= (7 if path.name.startswith("01") else 4)
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
     assert ("ratings by" in text) if path.name.startswith("01") else ("Silhouette score" in text)

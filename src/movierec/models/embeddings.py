@@ -93,6 +93,15 @@ def map_2d(vectors: np.ndarray, method: str = "tsne", seed: int = 0) -> np.ndarr
     return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(unit_rows(vectors))
 
 
+def cosine_pairs(vectors: np.ndarray, labels: np.ndarray, n_pairs: int = 20_000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Cosine similarities of ``n_pairs`` random pairs of distinct movies, and whether each pair shares its label."""
+    unit = unit_rows(vectors)
+    rng = np.random.default_rng(seed)
+    a, b = rng.integers(0, len(unit), n_pairs), rng.integers(0, len(unit), n_pairs)
+    a, b = a[a != b], b[a != b]
+    return np.einsum("ij,ij->i", unit[a], unit[b]), np.asarray(labels)[a] == np.asarray(labels)[b]
+
+
 def genre_separation(vectors: np.ndarray, first_genres: np.ndarray, n_pairs: int = 20_000, seed: int = 0) -> dict:
     """How well the movie vectors separate genres, by each movie's first genre: the silhouette score (cosine;
     -1..1, above 0 when a movie sits nearer its own genre than the next one) and the mean cosine similarity of
@@ -102,11 +111,7 @@ def genre_separation(vectors: np.ndarray, first_genres: np.ndarray, n_pairs: int
     labels = np.asarray(first_genres)
     keep = np.isin(labels, [g for g, c in zip(*np.unique(labels, return_counts=True)) if c >= 2])
     unit, labels = unit_rows(vectors[keep]), labels[keep]
-    rng = np.random.default_rng(seed)
-    a, b = rng.integers(0, len(unit), n_pairs), rng.integers(0, len(unit), n_pairs)
-    a, b = a[a != b], b[a != b]
-    cos = np.einsum("ij,ij->i", unit[a], unit[b])
-    same = labels[a] == labels[b]
+    cos, same = cosine_pairs(unit, labels, n_pairs, seed)
     score = silhouette_score(unit, labels, metric="cosine", random_state=seed) if len(set(labels)) > 1 else float("nan")
     return {"silhouette": float(score), "within": float(cos[same].mean()) if same.any() else float("nan"),
             "across": float(cos[~same].mean()) if (~same).any() else float("nan"), "movies": int(len(unit))}  # fmt: skip
