@@ -12,8 +12,8 @@ import orjson
 CONTEXT = "_context"  # an explained item's context in an answer, until the explainer takes it out
 
 # MovieLens moves a leading article to the end of a title ("Town, The (2010)"); people say "The Town (2010)"
-_ARTICLE_LAST = re.compile(r"^(?P<name>.+?), (?P<article>The|A|An|Les|Le|La|L'|Il|Der|Die|Das|El|Los|Las|Un|Une)"
-                           r"(?P<rest>( \(.*)?)$")  # fmt: skip
+_ARTICLE_LAST = re.compile(r"^(?P<name>.+?), (?P<article>the|a|an|le|la|les|l'|il|der|die|das|el|los|las|un|une)"
+                           r"(?P<rest>( \(.*)?)$", re.IGNORECASE)  # fmt: skip
 
 
 def natural_title(title: str) -> str:

@@ -10,7 +10,6 @@ bundle once, then answers in plain dicts.
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,17 +21,12 @@ import torch
 from movierec.errors import MovieRecError
 from movierec.models.two_tower import TwoTower, load_checkpoint, taste_part
 from movierec.retrieval.index import OVERFETCH_MAX, Filters, MovieIndex, open_index
-from movierec.explanations.context import CONTEXT, Anchor, Context, template
+from movierec.explanations.context import CONTEXT, Anchor, Context, natural_title, template
 from movierec.models.blend import DEPTH, fuse, trend_weight
 from movierec.serving.bundle import Bundle, load_bundle
 from movierec.training.tracking import file_md5
 
 LIKED = 4.0  # stars: a rating that can ground an explanation
-
-# MovieLens moves a leading article to the end ("Matrix, The (1999)"); search puts it back in front
-_TRAILING_ARTICLE = re.compile(r"^(?P<name>.+?), (?P<article>the|a|an|le|la|les|l'|il|der|die|das|el|los|las|un|une)"
-                               r"(?P<rest>( \(.*)?)$", re.IGNORECASE)  # fmt: skip
-
 
 # the visitor's journey, by how many ratings a profile holds: (from, stage, what the page says)
 JOURNEY = [(0, "new", "New here: trending now"), (1, "learning", "Learning your taste"),
@@ -51,11 +45,7 @@ def search_form(text: str) -> str:
     """How titles and queries are compared: accents dropped, case folded, a trailing article moved to the front
     (``"Matrix, The (1999)"`` -> ``"the matrix (1999)"``; ``"Amélie"`` -> ``"amelie"``)."""
     plain = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c)).strip()
-    m = _TRAILING_ARTICLE.match(plain)
-    if m:
-        gap = "" if m["article"].endswith("'") else " "
-        plain = f"{m['article']}{gap}{m['name']}{m['rest']}"
-    return plain.casefold()
+    return natural_title(plain).casefold()
 
 
 class NotFoundError(MovieRecError):
@@ -289,17 +279,17 @@ class Recommender:
     def _trending_within(self, genres, year_min, year_max, rated: np.ndarray) -> list[int]:
         """The trending movies (movie_idx, best first) that pass the filters, none of ``rated``."""
         want, seen = set(genres or ()), set(rated.tolist())
-        out = []
-        for i in self._by_trend[: self._n_trending].tolist():
-            y = self._years[i]
-            if i in seen or (want and not want & set(self._genres[i])):
-                continue
-            if (year_min is not None or year_max is not None) and (
-                y is None or (year_min is not None and y < year_min) or (year_max is not None and y > year_max)
-            ):
-                continue
-            out.append(i)
-        return out
+        return [i for i in self._by_trend[: self._n_trending].tolist()
+                if i not in seen and self._passes(i, want, year_min, year_max)]  # fmt: skip
+
+    def _passes(self, i: int, want: set, year_min, year_max) -> bool:
+        """Movie ``i`` is of one of the genres ``want`` (any, when empty) and within the years."""
+        if want and not want & set(self._genres[i]):
+            return False
+        y = self._years[i]
+        if year_min is None and year_max is None:
+            return True
+        return y is not None and (year_min is None or y >= year_min) and (year_max is None or y <= year_max)
 
     def trending(self, k: int = 10, genres=None, year_min=None, year_max=None) -> dict:
         """The most rated movies over the data's latest weeks (the index stage's ``trending.json``), then the most
@@ -316,12 +306,7 @@ class Recommender:
         want = set(genres or ())
         skip = set(exclude)
         for i in self._by_popularity if order is None else order:
-            y = self._years[i]
-            if (want and not want & set(self._genres[i])) or i in skip:
-                continue
-            if (year_min is not None or year_max is not None) and (
-                y is None or (year_min is not None and y < year_min) or (year_max is not None and y > year_max)
-            ):
+            if i in skip or not self._passes(i, want, year_min, year_max):
                 continue
             out.append(self.movie(int(i), float(self._counts[i])))
             if len(out) == k:

@@ -238,6 +238,10 @@ def _answer(version: str, fn: Callable[[], dict]) -> bytes:
     """Run ``fn`` and encode its answer with the model version (JSON bytes); never a 500 for bad input."""
     with _client_errors():
         out = fn()
+    return _encode(version, out)
+
+
+def _encode(version: str, out: dict) -> bytes:
     out["model_version"] = version
     return orjson.dumps(out, option=orjson.OPT_NON_STR_KEYS)  # a tenth of json.dumps's time here
 
@@ -342,8 +346,7 @@ class MovieRec:
         with _client_errors():
             out = fn()
         partial = await self.explainer.explain(out.get("items", ()))
-        out["model_version"] = self.model_version
-        body = orjson.dumps(out, option=orjson.OPT_NON_STR_KEYS)
+        body = _encode(self.model_version, out)
         if not partial:
             self.store.cache_set(key, body, session_id)
         return _json(b'{"cached":false,' + body[1:])
