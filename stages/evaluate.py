@@ -17,8 +17,9 @@ from movierec.evaluation.protocol import (
     segment_metrics,
     user_sample,
 )
+from movierec.evaluation.similar import similar_report
 from movierec.evaluation.trending import TrendBlendScorer, trend_order
-from movierec.models.two_tower import load_checkpoint
+from movierec.models.two_tower import load_checkpoint, taste_part
 from movierec.training.inputs import load_pipeline_data
 from movierec.training.tracking import file_md5, find_run, metric_name, mlflow_run
 from movierec.utils import load_params, write_json
@@ -32,6 +33,7 @@ def main() -> None:
     ap.add_argument("--metrics", required=True, help="metrics JSON: every model side by side")
     ap.add_argument("--segments", required=True, help="per-segment metrics JSON")
     ap.add_argument("--cold-start", required=True, help="cold-start NDCG@10 JSON")
+    ap.add_argument("--similar", required=True, help="item-to-item JSON: similar movies against ItemKNN")
     ap.add_argument("--plots", required=True, help="folder for metric@K plots")
     args = ap.parse_args()
     params = load_params()
@@ -67,7 +69,12 @@ def main() -> None:
     blend = TrendBlendScorer(TwoTowerScorer(model, known_users=False), trend, data.n_movies,
                              float(params["index"]["trending_blend"]), data.known)  # fmt: skip
     cold[blend.name] = cold_start_ndcg(blend, data.known, relevant, cold_ks, data.n_movies, params["seed"])
+    # "similar movies": the served ranking (cosine of taste vectors) beside co-occurrence, same pairs
+    with torch.no_grad():
+        taste = taste_part(model.movie_vectors().numpy(), model.cfg)
+    similar = similar_report(taste, data.known, relevant, float(ev["relevance_threshold"]))
     seconds = time.perf_counter() - t0
+    write_json(args.similar, similar)
     write_json(args.metrics, results)
     write_json(args.segments, segments)
     write_json(args.cold_start, cold)
@@ -82,11 +89,14 @@ def main() -> None:
             mlflow.log_metrics({metric_name(f"test_{name}_{k}"): v for k, v in metrics.items()})
         for name, values in cold.items():
             mlflow.log_metrics({metric_name(f"cold_{name}_{k}"): v for k, v in values.items()})
+        for name, values in similar.items():
+            mlflow.log_metrics({metric_name(f"similar_{name}_{k}"): v for k, v in values.items()})
         mlflow.log_metric("evaluate_seconds", seconds)
     tt, ease = results["two_tower"], results["ease"]
     print(f"NDCG@10: two-tower {tt['ndcg@10']:.4f}, EASE {ease['ndcg@10']:.4f}, popularity "
           f"{results['popularity']['ndcg@10']:.4f}; coverage@10: two-tower {tt['coverage@10']:.4f}, "
-          f"EASE {ease['coverage@10']:.4f}; {seconds:.0f} s")  # fmt: skip
+          f"EASE {ease['coverage@10']:.4f}; similar movies hit@10: two-tower {similar['two_tower']['similar_hit@10']:.4f}, "
+          f"ItemKNN {similar['itemknn']['similar_hit@10']:.4f}; {seconds:.0f} s")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -56,3 +56,30 @@ def test_a_typo_or_a_refused_value_in_params_names_the_section():
     with pytest.raises(MovieRecError, match="params.yaml model: item_bias needs similarity=dot"):
         make_config(TwoTowerConfig, "model", {"similarity": "cosine"}, n_users=1, n_movies=1, n_genres=1)
     assert make_config(TrainConfig, "train", {"epochs": 3}, seed=1) == TrainConfig(epochs=3, seed=1)
+
+
+@pytest.mark.parametrize("cls, section, values, message", [
+    (TrainConfig, "train", {"epochs": "ten"}, "epochs must be an integer, not 'ten'"),
+    (TrainConfig, "train", {"patience": 2.5}, "patience must be an integer, not 2.5"),
+    (TrainConfig, "train", {"sparse_updates": 1}, "sparse_updates must be true or false, not 1"),
+    (TrainConfig, "train", {"learning_rate": "fast"}, "learning_rate must be a number"),
+    (TrainConfig, "train", {"learning_rate": 0}, "learning_rate above 0"),
+    (TrainConfig, "train", {"lr_decay": 1.5}, "lr_decay must be in (0, 1]"),
+    (TwoTowerConfig, "model", {"hidden_dims": [256, "a"]}, "hidden_dims must be a list of integers"),
+    (TwoTowerConfig, "model", {"dropout": 1.0}, "dropout and id_dropout must be in [0, 1)"),
+    (TwoTowerConfig, "model", {"embedding_dim": 0}, "embedding_dim, year_buckets and hidden_dims must be 1 or more"),
+])  # fmt: skip
+def test_a_wrong_type_or_an_out_of_range_value_is_refused_by_name(cls, section, values, message):
+    from movierec.errors import MovieRecError
+    from movierec.utils import make_config
+
+    extra = {"n_users": 1, "n_movies": 1, "n_genres": 1} if cls is TwoTowerConfig else {}
+    with pytest.raises(MovieRecError) as e:
+        make_config(cls, section, values, **extra)
+    assert str(e.value).startswith(f"params.yaml {section}: ") and message in str(e.value)
+
+
+def test_an_integer_is_a_valid_float_setting():
+    from movierec.utils import make_config
+
+    assert make_config(TrainConfig, "train", {"learning_rate": 1}).learning_rate == 1.0

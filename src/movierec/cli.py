@@ -18,3 +18,18 @@ def run_stage(main: Callable[[], None]) -> None:
         # on its own line, even when a progress bar was left half drawn on the terminal
         tqdm.write(f"error: {e}", file=sys.stderr)
         sys.exit(1)
+
+
+COMMANDS = {"tune": "movierec.tuning.command"}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The ``movierec`` command: ``movierec tune ...`` (see ``movierec tune --help``)."""
+    import importlib
+
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] not in COMMANDS:
+        print(f"usage: movierec {{{','.join(COMMANDS)}}} [options]; movierec <command> --help for more", file=sys.stderr)
+        sys.exit(2)
+    command = importlib.import_module(COMMANDS[argv[0]])
+    run_stage(lambda: command.main(argv[1:]))

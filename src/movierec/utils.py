@@ -10,6 +10,7 @@ import random
 import shutil
 import sys
 import tempfile
+import typing
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -33,10 +34,28 @@ def make_config(cls, section: str, values: dict, **extra: Any):
     if unknown:
         raise MovieRecError(f"params.yaml {section}: unknown setting(s) {', '.join(unknown)}; "
                             f"known: {', '.join(sorted(known - set(extra)))}")  # fmt: skip
+    hints = typing.get_type_hints(cls)
+    values = {k: _typed(section, k, v, hints[k]) for k, v in values.items()}
     try:
         return cls(**values, **extra)
     except (TypeError, ValueError) as e:
         raise MovieRecError(f"params.yaml {section}: {e}") from None
+
+
+def _typed(section: str, name: str, value: Any, kind: Any) -> Any:
+    """``value`` as the field's type (an integer is a valid float); a value of another type is refused, so that
+    ``epochs: ten`` stops with a message rather than deep inside training."""
+    words = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+    if kind in words:
+        ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        if not ok:
+            raise MovieRecError(f"params.yaml {section}: {name} must be {words[kind]}, not {value!r}")
+    elif typing.get_origin(kind) is tuple:
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            raise MovieRecError(f"params.yaml {section}: {name} must be a list of integers, not {value!r}")
+    return value
 
 
 def set_seed(seed: int) -> np.random.Generator:

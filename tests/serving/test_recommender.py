@@ -104,11 +104,14 @@ def test_similar_movies_exclude_the_movie_itself(rec):
     out = rec.similar(m, k=5)
     assert out["movie"]["movie_id"] == m and len(out["items"]) == 5
     assert m not in [x["movie_id"] for x in out["items"]]
-    # ranked by taste alone: the movies' bias column (item_bias, on in the default params) plays no part
+    # ranked by the cosine of taste vectors: the movies' bias column (item_bias, on in the default params) and
+    # the vectors' lengths play no part
     assert rec.model.cfg.item_bias
-    taste = rec.movie_vectors[:, :-1]
-    exact = [int(rec.movie_ids[j]) for j in np.argsort(-(taste @ taste[0]), kind="stable") if j != 0][:5]
+    taste = rec.movie_vectors[:, :-1].astype(np.float64)
+    cosine = taste @ taste[0] / (np.linalg.norm(taste, axis=1) * np.linalg.norm(taste[0]))
+    exact = [int(rec.movie_ids[j]) for j in np.argsort(-cosine, kind="stable") if j != 0][:5]
     assert [x["movie_id"] for x in out["items"]] == exact
+    assert [x["score"] for x in out["items"]] == pytest.approx(sorted(cosine[1:], reverse=True)[:5], abs=1e-5)
 
 
 def test_title_search_prefers_titles_that_start_with_the_query(rec):

@@ -35,6 +35,12 @@ class TwoTowerConfig:
             raise ValueError(f"similarity must be one of {SIMILARITIES}, not {self.similarity!r}")
         if self.item_bias and self.similarity != "dot":
             raise ValueError("item_bias needs similarity=dot (a bias has no place in a cosine)")
+        if self.embedding_dim < 1 or self.year_buckets < 1 or self.temperature <= 0 or any(h < 1 for h in self.hidden_dims):
+            raise ValueError(f"embedding_dim, year_buckets and hidden_dims must be 1 or more and temperature above 0, "
+                             f"not {self.embedding_dim}, {self.year_buckets}, {list(self.hidden_dims)} and "
+                             f"{self.temperature}")  # fmt: skip
+        if not 0 <= self.dropout < 1 or not 0 <= self.id_dropout < 1:
+            raise ValueError(f"dropout and id_dropout must be in [0, 1), not {self.dropout} and {self.id_dropout}")
         if self.max_history < 1 or self.rank_history < 0:
             raise ValueError(f"max_history must be 1 or more and rank_history 0 (all) or more, not "
                              f"{self.max_history} and {self.rank_history}")  # fmt: skip

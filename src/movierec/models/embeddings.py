@@ -14,6 +14,7 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 from sklearn.decomposition import PCA  # noqa: E402
 
+from movierec.evaluation.similar import most_similar, unit_rows  # noqa: E402
 from movierec.models.two_tower import TwoTower  # noqa: E402
 from movierec.training.data import RatingLists, history_chunks  # noqa: E402
 
@@ -49,15 +50,9 @@ def nearest_neighbours(vectors: np.ndarray, movies: pd.DataFrame, titles: list[s
     queries = [by_title[t] for t in titles if t in by_title]
     if len(queries) < 3:
         queries = movies.sort_values("rating_count", ascending=False)["movie_idx"].head(6).tolist()
-    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    unit = unit_rows(vectors)
     title = movies.set_index("movie_idx")["title"]
-    out = {}
-    for q in queries:
-        sims = unit @ unit[q]
-        sims[q] = -np.inf
-        best = np.argsort(-sims, kind="stable")[:k]
-        out[title[q]] = [{"title": title[i], "cosine": round(float(sims[i]), 4)} for i in best]
-    return out
+    return {title[q]: [{"title": title[i], "cosine": round(c, 4)} for i, c in most_similar(unit, q, k)] for q in queries}
 
 
 def plot_projection(vectors: np.ndarray, movies: pd.DataFrame, path: Path, max_points: int = 3000) -> None:
@@ -77,10 +72,6 @@ def plot_projection(vectors: np.ndarray, movies: pd.DataFrame, path: Path, max_p
     ax.legend(markerscale=3, fontsize=8)
     fig.savefig(path, dpi=100, bbox_inches="tight", metadata={"Software": None})
     plt.close(fig)
-
-
-def unit_rows(vectors: np.ndarray) -> np.ndarray:
-    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
 
 def map_2d(vectors: np.ndarray, method: str = "tsne", seed: int = 0) -> np.ndarray:

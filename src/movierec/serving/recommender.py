@@ -19,6 +19,7 @@ import pandas as pd
 import torch
 
 from movierec.errors import MovieRecError
+from movierec.evaluation.similar import most_similar, unit_rows
 from movierec.models.two_tower import TwoTower, load_checkpoint, taste_part
 from movierec.retrieval.index import OVERFETCH_MAX, Filters, MovieIndex, open_index
 from movierec.explanations.context import CONTEXT, Anchor, Context, natural_title, template
@@ -86,7 +87,7 @@ class Recommender:
             self._inv_norm = 1.0 / np.maximum(np.linalg.norm(movie_vectors, axis=1), 1e-12)
         # "similar to a movie" and explanations compare tastes, without the bias column (item_bias)
         taste = taste_part(movie_vectors, self.model.cfg)
-        self._unit = taste / np.maximum(np.linalg.norm(taste, axis=1, keepdims=True), 1e-12)
+        self._unit = unit_rows(taste)
         self.bundle: Bundle = load_bundle(paths.index, len(self.user_vectors))
         cat = self.bundle.catalog
         self.movie_ids = cat["movieId"].to_numpy(np.int64)
@@ -315,12 +316,11 @@ class Recommender:
                 "items": out}  # fmt: skip
 
     def similar(self, movie_id: int, k: int = 10) -> dict:
+        """The ``k`` movies whose taste vectors are closest in cosine: of the designs measured on validation
+        (bench/bench_similar.py), the one that matches co-occurrence (ItemKNN); the index's dot product favoured
+        movies with long vectors over related ones. An exact scan, one product per movie."""
         i = self._idx(movie_id)
-        query = self.movie_vectors[i]
-        if self.model.cfg.item_bias:  # 0 against the other movies' biases: taste alone ranks them
-            query = np.append(query[:-1], np.float32(0.0))
-        found = self._search(query, k, None, None, None, np.array([i]))
-        return {"movie": self.movie(i), "items": self._items(found, False)}
+        return {"movie": self.movie(i), "items": self._items(most_similar(self._unit, i, k), False)}
 
     def search(self, query: str, limit: int = 10) -> dict:
         q = search_form(query)

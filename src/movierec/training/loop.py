@@ -52,6 +52,13 @@ class TrainConfig:
             raise ValueError(f"tolerance must be 0 or more, not {self.tolerance}")
         if self.sparse_updates and self.weight_decay:
             raise ValueError("sparse_updates has no weight decay (SparseAdam): set one of them off")
+        if self.epochs < 1 or self.patience < 1 or self.learning_rate <= 0 or self.weight_decay < 0 or self.max_steps < 0:
+            raise ValueError(f"epochs and patience must be 1 or more, learning_rate above 0, weight_decay and max_steps "
+                             f"0 or more, not {self.epochs}, {self.patience}, {self.learning_rate}, "
+                             f"{self.weight_decay} and {self.max_steps}")  # fmt: skip
+        if not 0 < self.lr_decay <= 1 or not 0 <= self.short_history_prob <= 1 or self.logq_weight < 0:
+            raise ValueError(f"lr_decay must be in (0, 1], short_history_prob in [0, 1], logq_weight 0 or more, not "
+                             f"{self.lr_decay}, {self.short_history_prob} and {self.logq_weight}")  # fmt: skip
         if self.batch_size < 1 or self.targets_per_view < 1 or self.val_users < 0 or self.negatives < 0:
             raise ValueError(f"batch_size and targets_per_view must be 1 or more, val_users and negatives 0 or "
                              f"more, not {self.batch_size}, {self.targets_per_view}, {self.val_users} and "

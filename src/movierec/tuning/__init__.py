@@ -1,0 +1,1 @@
+"""Hyper-parameter search over params.yaml with Optuna, judged on validation (`movierec tune`)."""

@@ -1,0 +1,152 @@
+"""Tiny Optuna studies on synthetic data: they complete, prune, resume from their storage, share one study
+between two processes, and write the chosen configuration as a params file with the command that applies it."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+
+from movierec.errors import MovieRecError
+from movierec.training.inputs import load_pipeline_data
+from movierec.tuning.command import main as tune
+from movierec.tuning.space import parse_space
+from movierec.tuning.study import (
+    COVERAGE,
+    NDCG,
+    TuneSettings,
+    chosen,
+    finished,
+    make_objective,
+    open_storage,
+    open_study,
+    run_study,
+)
+from tests.conftest import REPO
+from tests.training import prepared
+
+SPACE = """
+params:
+  train.learning_rate: {low: 0.001, high: 0.02, log: true}
+  model.popularity_discount: {low: 0.0, high: 0.4}
+"""
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    """A project folder: synthetic data through prepare and features, a small model's params.yaml (few steps per
+    epoch, so no weight averaging: it would barely move), a search space."""
+    root = tmp_path_factory.mktemp("tune")
+    prepared(root, n_users=200, n_movies=400, n_ratings=12000)
+    (root / "data").mkdir()
+    (root / "prep").rename(root / "data" / "prepared")
+    (root / "feat").rename(root / "data" / "features")
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["model"].update(embedding_dim=16, hidden_dims=[32])
+    params["train"].update(epochs=5, ema_decay=0.0, batch_size=256)
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    (root / "space.yaml").write_text(SPACE)
+    return root
+
+
+def _args(project: Path, *extra: str) -> list[str]:
+    return ["--params", str(project / "params.yaml"), "--space", str(project / "space.yaml"),
+            "--data", str(project / "data"), "--out", str(project / "tune"), "--plots", str(project / "plots"),
+            "--storage", f"sqlite:///{project / 'studies.db'}", "--startup-trials", "2", *extra]  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def _mlflow_in_tmp(project, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{project / 'mlflow.db'}")
+
+
+def test_a_study_resumes_from_its_storage_and_writes_the_chosen_params(project):
+    tune(_args(project, "--study", "resume", "--trials", "2", "--no-test"))
+    storage = f"sqlite:///{project / 'studies.db'}"
+    study = optuna.load_study(study_name="resume", storage=storage)
+    assert len(finished(study)) == 2
+    first = study.trials[0]
+    assert first.user_attrs["defaults"] and first.params == {"train.learning_rate": 0.003,
+                                                             "model.popularity_discount": 0.15}  # fmt: skip
+    # the same command again with a larger budget runs only the trials still missing
+    tune(_args(project, "--study", "resume", "--trials", "4", "--seeds", "42", "1"))
+    study = optuna.load_study(study_name="resume", storage=storage)
+    assert len(finished(study)) == 4 and [t.number for t in study.trials] == [0, 1, 2, 3]
+    summary = json.loads((project / "tune" / "resume" / "summary.json").read_text())
+    best = summary["chosen"]
+    assert best[NDCG] == max(t.user_attrs[NDCG] for t in study.trials if NDCG in t.user_attrs)
+    written = yaml.safe_load((project / "tune" / "resume" / "best_params.yaml").read_text())
+    assert written["train"]["learning_rate"] == best["params"]["train.learning_rate"]
+    assert written["model"]["popularity_discount"] == best["params"]["model.popularity_discount"]
+    assert summary["apply"].startswith("dvc exp run -S ") and "-S model.popularity_discount=" in summary["apply"]
+    assert [r["seed"] for r in summary["test"]["runs"]] == [42, 1] and 0 < summary["test"]["ndcg@10"] < 1
+    assert summary["ease_validation"]["ease_lambda"] == 500.0
+    for name in ("history", "importances", "pareto"):
+        assert (project / "plots" / "resume" / f"{name}.png").stat().st_size > 5000
+    # the experiment tracker holds the study's run with one nested run per trial
+    import mlflow
+
+    mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
+    runs = mlflow.search_runs(experiment_names=["movierec"], output_format="list")
+    trial_runs = [r for r in runs if r.data.tags.get("mlflow.parentRunId") and r.data.params.get("study") == "resume"]
+    assert len(trial_runs) == 4 and all("val_ndcg_at_10" in r.data.metrics for r in trial_runs)
+
+
+def test_a_trial_whose_curve_lags_the_median_is_pruned(project):
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    data = load_pipeline_data(project / "data" / "prepared", project / "data" / "features", 4.0)
+    dims = parse_space("params:\n  train.learning_rate: {low: 0.0000001, high: 0.01, log: true}\n", params)
+    settings = TuneSettings(study="prune", trials=4, startup_trials=2)
+    study = open_study(settings, f"sqlite:///{project / 'prune.db'}", dims, params)
+    for lr in (0.01, 0.003, 1e-7):  # after three good curves, one that cannot learn
+        study.enqueue_trial({"train.learning_rate": lr})
+    assert run_study(study, make_objective(settings, dims, params, data), settings, log=lambda _: None) == 4
+    states = [t.state for t in study.trials]
+    assert states[:3] == [optuna.trial.TrialState.COMPLETE] * 3
+    assert states[3] == optuna.trial.TrialState.PRUNED and study.trials[3].last_step < 5
+    # a budget already spent runs nothing more
+    assert run_study(study, make_objective(settings, dims, params, data), settings) == 0
+
+
+def test_two_objectives_draw_a_pareto_front_and_a_floor_picks_from_it(project):
+    tune(_args(project, "--study", "front", "--objective", "ndcg+coverage", "--trials", "4", "--no-test"))
+    study = optuna.load_study(study_name="front", storage=f"sqlite:///{project / 'studies.db'}")
+    summary = json.loads((project / "tune" / "front" / "summary.json").read_text())
+    assert sorted(summary["pareto_front"]) == sorted(t.number for t in study.best_trials)
+    assert (project / "plots" / "front" / "pareto.png").stat().st_size > 5000
+    floor = max(t.user_attrs[COVERAGE] for t in study.best_trials)
+    assert chosen(study, floor).user_attrs[COVERAGE] == floor
+    with pytest.raises(MovieRecError, match="no complete trial reaches validation coverage@10"):
+        chosen(study, floor + 0.01)
+
+
+@pytest.mark.slow
+def test_two_processes_share_one_study(project):
+    """Optuna's distributed mode on one machine: two `movierec tune` processes, one SQLite study."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    args = _args(project, "--study", "shared", "--trials", "6", "--no-test")
+    other = subprocess.Popen([sys.executable, "-m", "movierec.tuning.command", *args, "--worker", "1"], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    tune(args)
+    out, _ = other.communicate(timeout=600)
+    assert other.returncode == 0, out
+    study = optuna.load_study(study_name="shared", storage=f"sqlite:///{project / 'studies.db'}")
+    workers = [t.user_attrs.get("worker") for t in finished(study)]
+    # each process stops once the study holds 6 finished trials; one started just before may still finish
+    assert 6 <= len(workers) <= 7 and set(workers) == {0, 1}
+    assert len({json.dumps(t.params, sort_keys=True) for t in study.trials}) == len(study.trials)
+
+
+def test_bad_settings_are_refused_with_what_to_do(project):
+    with pytest.raises(MovieRecError, match="--objective must be one of"):
+        TuneSettings(study="x", objective="recall")
+    with pytest.raises(MovieRecError, match="journal file path ending in .log"):
+        open_storage("studies.db")
+    with pytest.raises(MovieRecError, match="run `dvc repro features` first"):
+        tune(_args(project, "--data", str(project / "nowhere")))
+    with pytest.raises(MovieRecError, match="searches evaluate.ease_\\* settings only"):
+        tune(_args(project, "--model", "ease"))
