@@ -40,6 +40,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--storage", default=DEFAULT_STORAGE, help="RDB URL or journal .log file (default: %(default)s)")
     ap.add_argument("--worker", type=int, default=0, help="this process's number when several share a study")
     ap.add_argument("--no-prune", action="store_true", help="run every trial to its end")
+    ap.add_argument("--warmup-epochs", type=int, default=10, help="no pruning before this epoch (default: %(default)s)")
     ap.add_argument("--startup-trials", type=int, default=10, help="random trials before TPE (default: %(default)s)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[42, 1, 2], help="training seeds of the test figures")
     ap.add_argument("--no-test", action="store_true", help="skip the chosen configuration's test figures")
@@ -80,7 +81,8 @@ def main(argv: list[str] | None = None) -> None:
         raise MovieRecError("--model ease searches evaluate.ease_* settings only")
     settings = TuneSettings(study=args.study, model=args.model, objective=args.objective, trials=args.trials,
                             minutes=args.minutes, min_coverage=args.min_coverage, seed=int(params["seed"]),
-                            worker=args.worker, pruning=not args.no_prune, startup_trials=args.startup_trials)  # fmt: skip
+                            worker=args.worker, pruning=not args.no_prune, startup_trials=args.startup_trials,
+                            warmup_epochs=args.warmup_epochs)  # fmt: skip
     data_dir = Path(args.data)
     if not (data_dir / "features" / "movie_features.parquet").is_file():
         raise MovieRecError(f"no prepared data under {data_dir}: run `dvc repro features` first")

@@ -41,6 +41,9 @@ class TuneSettings:
     worker: int = 0
     pruning: bool = True
     startup_trials: int = 10  # random trials before TPE models the results (and before pruning starts)
+    # no pruning before this epoch: early validation curves rank configurations poorly (a weight average that
+    # spans hundreds of steps starts slow and overtakes), so a trial is judged once its curve has settled
+    warmup_epochs: int = 10
     progress: bool = True
     extra: dict = field(default_factory=dict)
 
@@ -89,7 +92,8 @@ def open_study(settings: TuneSettings, storage: str, dimensions: list[Dimension]
     constraints = coverage_constraint(settings.min_coverage) if settings.min_coverage and not settings.multi else None
     sampler = optuna.samplers.TPESampler(seed=settings.seed + settings.worker, n_startup_trials=settings.startup_trials,
                                          constraints_func=constraints, multivariate=True)
-    pruner = (optuna.pruners.MedianPruner(n_startup_trials=max(3, settings.startup_trials // 2), n_warmup_steps=3)
+    pruner = (optuna.pruners.MedianPruner(n_startup_trials=max(3, settings.startup_trials // 2),
+                                          n_warmup_steps=settings.warmup_epochs)
               if settings.pruning and not settings.multi else optuna.pruners.NopPruner())  # fmt: skip
     directions = ["maximize", "maximize"] if settings.multi else ["maximize"]
     study = optuna.create_study(study_name=settings.study, storage=open_storage(storage), sampler=sampler,
