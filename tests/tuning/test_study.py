@@ -114,8 +114,20 @@ def test_a_trial_whose_curve_lags_the_median_is_pruned(project):
 
 
 def test_two_objectives_draw_a_pareto_front_and_a_floor_picks_from_it(project):
-    tune(_args(project, "--study", "front", "--objective", "ndcg+coverage", "--trials", "4", "--no-test"))
-    study = optuna.load_study(study_name="front", storage=f"sqlite:///{project / 'studies.db'}")
+    # a single-objective study's complete trials seed the two-objective one, untrained: their figures are known
+    storage = f"sqlite:///{project / 'studies.db'}"
+    source = optuna.create_study(study_name="source", storage=storage, direction="maximize")
+    space = {"train.learning_rate": optuna.distributions.FloatDistribution(0.001, 0.02, log=True),
+             "model.popularity_discount": optuna.distributions.FloatDistribution(0.0, 0.4)}  # fmt: skip
+    for i, (lr, ndcg, cov) in enumerate([(0.002, 0.30, 0.01), (0.004, 0.01, 0.99)]):
+        source.add_trial(optuna.trial.create_trial(params={"train.learning_rate": lr, "model.popularity_discount": 0.1},
+                                                   distributions=space, value=ndcg,
+                                                   user_attrs={NDCG: ndcg, COVERAGE: cov}))  # fmt: skip
+    tune(_args(project, "--study", "front", "--objective", "ndcg+coverage", "--warm-start", "source", "--trials", "4",
+               "--no-test"))  # fmt: skip
+    study = optuna.load_study(study_name="front", storage=storage)
+    assert [t.user_attrs.get("copied_from") for t in study.trials[:2]] == ["source/0", "source/1"]
+    assert study.trials[0].values == [0.30, 0.01] and len(finished(study)) == 4
     summary = json.loads((project / "tune" / "front" / "summary.json").read_text())
     assert sorted(summary["pareto_front"]) == sorted(t.number for t in study.best_trials)
     assert (project / "plots" / "front" / "pareto.png").stat().st_size > 5000

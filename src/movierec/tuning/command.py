@@ -38,6 +38,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--coverage-vs-ease", type=float, default=0.0, metavar="FACTOR",
                     help="the same floor as FACTOR x EASE's validation coverage@10 at params.yaml's ease_lambda")
     ap.add_argument("--storage", default=DEFAULT_STORAGE, help="RDB URL or journal .log file (default: %(default)s)")
+    ap.add_argument("--warm-start", metavar="STUDY", help="a new study starts from STUDY's complete trials (same storage)")
     ap.add_argument("--worker", type=int, default=0, help="this process's number when several share a study")
     ap.add_argument("--no-prune", action="store_true", help="run every trial to its end")
     ap.add_argument("--warmup-epochs", type=int, default=10, help="no pruning before this epoch (default: %(default)s)")
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"coverage floor: {settings.min_coverage:.4f} = {args.coverage_vs_ease} x EASE's validation "
               f"coverage@10 {ease_point[COVERAGE]:.4f} (ease_lambda {params['evaluate']['ease_lambda']})")  # fmt: skip
 
-    study = open_study(settings, args.storage, dimensions, params)
+    study = open_study(settings, args.storage, dimensions, params, warm=args.warm_start)
     t0 = time.perf_counter()
     with mlflow_run(f"tune {args.study}", tags={"study": args.study, "worker": str(args.worker)}) as mlflow:
         ran = run_study(study, make_objective(settings, dimensions, params, data, tracker=mlflow), settings)
@@ -124,7 +125,7 @@ def main(argv: list[str] | None = None) -> None:
     refs = {f"EASE (lambda {params['evaluate']['ease_lambda']})": (ease_point[COVERAGE], ease_point[NDCG])} if ease_point else {}
     plots.plot_history(study, pics / "history.png", best.number)
     result["importances"] = plots.plot_importances(study, pics / "importances.png")
-    result["pareto_front"] = plots.plot_pareto(study, pics / "pareto.png", best.number, refs)
+    result["pareto_front"] = plots.plot_pareto(study, pics / "pareto.png", best.number, refs, settings.min_coverage)
     if not args.no_test:
         print(f"test figures of trial {best.number}, seeds {args.seeds} ...", flush=True)
         result["test"] = test_figures(args.model, apply(params, best.params), data, args.seeds)

@@ -75,9 +75,10 @@ def pareto_front(points: np.ndarray) -> np.ndarray:
 
 
 def plot_pareto(study: optuna.Study, path: Path, chosen: int | None = None,
-                references: dict[str, tuple[float, float]] | None = None) -> list[int]:  # fmt: skip
+                references: dict[str, tuple[float, float]] | None = None, floor: float = 0.0) -> list[int]:  # fmt: skip
     """Validation coverage@10 against NDCG@10 for every complete trial, the front of the trade highlighted;
-    ``references``: other models' validation points (``name -> (coverage, ndcg)``). Returns the front's trials."""
+    ``references``: other models' validation points (``name -> (coverage, ndcg)``); ``floor``: the coverage a
+    chosen trial needs, drawn as a line. Returns the front's trials."""
     done = _complete(study)
     fig, ax = plt.subplots(figsize=(7.5, 5))
     front: list[int] = []
@@ -92,6 +93,8 @@ def plot_pareto(study: optuna.Study, path: Path, chosen: int | None = None,
             if t.number == chosen:
                 ax.scatter([t.user_attrs[COVERAGE]], [t.user_attrs[NDCG]], s=140, facecolors="none", edgecolors="C3",
                            label=f"chosen (trial {t.number})")  # fmt: skip
+    if floor:
+        ax.axvline(floor, ls="--", color="grey", label=f"coverage floor {floor:.4f}")
     for i, (name, (cov, ndcg)) in enumerate((references or {}).items()):
         ax.scatter([cov], [ndcg], marker="*", s=160, color=f"C{i + 2}", label=name)
     ax.set(xlabel="validation coverage@10 (share of the catalogue)", ylabel="validation NDCG@10",

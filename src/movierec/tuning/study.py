@@ -86,9 +86,11 @@ def coverage_constraint(min_coverage: float) -> Callable[[optuna.trial.FrozenTri
     return constraint
 
 
-def open_study(settings: TuneSettings, storage: str, dimensions: list[Dimension], params: dict) -> optuna.Study:
+def open_study(settings: TuneSettings, storage: str, dimensions: list[Dimension], params: dict,
+               warm: str | None = None) -> optuna.Study:  # fmt: skip
     """Create the study, or load it when the storage holds it already (so an interrupted study resumes).
-    A new study's first trial is params.yaml as it is, so the search is measured against today's defaults."""
+    A new study's first trial is params.yaml as it is, so the search is measured against today's defaults;
+    with ``warm`` (another study's name in the same storage), it starts from that study's trials instead."""
     constraints = coverage_constraint(settings.min_coverage) if settings.min_coverage and not settings.multi else None
     sampler = optuna.samplers.TPESampler(seed=settings.seed + settings.worker, n_startup_trials=settings.startup_trials,
                                          constraints_func=constraints, multivariate=True)
@@ -104,8 +106,27 @@ def open_study(settings: TuneSettings, storage: str, dimensions: list[Dimension]
         study.set_user_attr("model", settings.model)
         study.set_user_attr("objective", settings.objective)
         study.set_user_attr("min_coverage", settings.min_coverage)
-        study.enqueue_trial(current(dimensions, params), user_attrs={"defaults": True})
+        if warm:
+            source = optuna.load_study(study_name=warm, storage=open_storage(storage))
+            print(f"warm start: {warm_start(study, source)} complete trial(s) copied from study {warm!r}")
+        else:
+            study.enqueue_trial(current(dimensions, params), user_attrs={"defaults": True})
     return study
+
+
+def warm_start(study: optuna.Study, source: optuna.Study) -> int:
+    """Copy ``source``'s complete trials into a new ``study`` of the same space (no training: their validation
+    figures are known), so that a two-objective study starts from a single-objective one's results. Returns how
+    many were copied."""
+    copied = 0
+    for t in source.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        if NDCG not in t.user_attrs:
+            continue
+        values = [t.user_attrs[NDCG], t.user_attrs[COVERAGE]] if len(study.directions) > 1 else [t.user_attrs[NDCG]]
+        study.add_trial(optuna.trial.create_trial(params=t.params, distributions=t.distributions, values=values,
+                                                  user_attrs={**t.user_attrs, "copied_from": f"{source.study_name}/{t.number}"}))  # fmt: skip
+        copied += 1
+    return copied
 
 
 def finished(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
