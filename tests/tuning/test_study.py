@@ -163,3 +163,14 @@ def test_bad_settings_are_refused_with_what_to_do(project):
         tune(_args(project, "--data", str(project / "nowhere")))
     with pytest.raises(MovieRecError, match="searches evaluate.ease_\\* settings only"):
         tune(_args(project, "--model", "ease"))
+
+
+def test_the_choice_takes_the_most_coverage_among_trials_validation_cannot_tell_apart():
+    study = optuna.create_study(directions=["maximize", "maximize"])
+    space = {"model.popularity_discount": optuna.distributions.FloatDistribution(0.0, 0.4)}
+    for i, (ndcg, cov) in enumerate([(0.300, 0.10), (0.2995, 0.20), (0.250, 0.50), (0.240, 0.40)]):
+        study.add_trial(optuna.trial.create_trial(params={"model.popularity_discount": i / 10}, distributions=space,
+                                                  values=[ndcg, cov], user_attrs={NDCG: ndcg, COVERAGE: cov}))  # fmt: skip
+    assert chosen(study).number == 0  # no tolerance: the best NDCG@10
+    assert chosen(study, tolerance=0.001).number == 1  # 0.0005 apart is noise: the wider list wins
+    assert chosen(study, min_coverage=0.3, tolerance=0.001).number == 2  # the floor first; trial 3 is dominated

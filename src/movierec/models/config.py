@@ -18,17 +18,17 @@ class TwoTowerConfig:
     n_genome: int = 0  # genome relevance columns; 0 = none
     embedding_dim: int = 128  # size of user and movie vectors
     hidden_dims: tuple[int, ...] = (256,)  # MLP widths inside each tower
-    dropout: float = 0.1
+    dropout: float = 0.04616
     batch_norm: bool = False
     similarity: str = "dot"  # dot | cosine; the vector index must use the same
     temperature: float = 0.1  # cosine scores are divided by this
     use_user_id: bool = False  # add a learned id vector for users known at training time
-    id_dropout: float = 0.3  # share of training rows whose movie-id vector is dropped, so content carries
+    id_dropout: float = 0.3732  # share of training rows whose movie-id vector is dropped, so content carries
     year_buckets: int = 24  # release-year embedding buckets (5-year bins from 1900; one for unknown)
-    max_history: int = 200  # most recent rated movies pooled per user while training
+    max_history: int = 400  # most recent rated movies pooled per user while training
     rank_history: int = 0  # most recent rated movies pooled when a user is embedded to rank; 0 = all
     item_bias: bool = True  # dot only: each movie vector ends in a learned bias, each user vector in 1.0
-    popularity_discount: float = 0.15  # item_bias only: at ranking time, bias minus this x scaled log popularity
+    popularity_discount: float = 0.1567  # item_bias only: at ranking time, bias minus this x scaled log popularity
 
     def __post_init__(self) -> None:
         if self.similarity not in SIMILARITIES:

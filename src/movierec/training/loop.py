@@ -31,12 +31,12 @@ class TrainConfig:
     negatives: int = 0  # softmax: shared negatives per step, sampled from its targets (0: all its targets)
     sparse_updates: bool = False  # the id tables get sparse gradients and SparseAdam (lazy: only rows seen)
     val_users: int = 5000  # validation users (a fixed seeded sample when there are more; 0: all)
-    learning_rate: float = 3e-3
+    learning_rate: float = 0.003002
     weight_decay: float = 0.0
     patience: int = 5  # epochs without a better validation NDCG@10 before stopping
     lr_decay: float = 0.5  # learning rate factor after each 2 epochs without improvement (1: constant)
     positive_threshold: float = 3.0  # softmax and BPR learn from ratings at or above this (stars)
-    logq_weight: float = 1.0  # strength of the log-popularity correction in the softmax loss (0: none)
+    logq_weight: float = 1.028  # strength of the log-popularity correction in the softmax loss (0: none)
     short_history_prob: float = 0.3  # share of rows whose history is cut to 1..15 ratings (cold start)
     max_steps: int = 0  # stop after this many steps in all (0: no limit); for throughput measurements
     ema_decay: float = 0.998  # evaluate and keep an exponential moving average of the weights (0: off)

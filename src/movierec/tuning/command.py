@@ -37,6 +37,9 @@ def parser() -> argparse.ArgumentParser:
                     help="choose only trials at or above this validation coverage@10")  # fmt: skip
     ap.add_argument("--coverage-vs-ease", type=float, default=0.0, metavar="FACTOR",
                     help="the same floor as FACTOR x EASE's validation coverage@10 at params.yaml's ease_lambda")
+    ap.add_argument("--tolerance", type=float, default=None,
+                    help="validation NDCG@10 this close to the best is as good: the most coverage among them is chosen "
+                         "(default: params.yaml's train.tolerance)")  # fmt: skip
     ap.add_argument("--storage", default=DEFAULT_STORAGE, help="RDB URL or journal .log file (default: %(default)s)")
     ap.add_argument("--warm-start", metavar="STUDY", help="a new study starts from STUDY's complete trials (same storage)")
     ap.add_argument("--worker", type=int, default=0, help="this process's number when several share a study")
@@ -107,10 +110,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.worker != 0:
         return  # worker 0 writes the study's outputs
 
-    best = chosen(study, settings.min_coverage)
+    tolerance = float(params["train"]["tolerance"]) if args.tolerance is None else args.tolerance
+    best = chosen(study, settings.min_coverage, tolerance)
     result = summary(study, best)
     result["settings"] = {"model": args.model, "objective": args.objective, "space": args.space,
-                          "min_coverage": settings.min_coverage, "sampler_seed": settings.seed}  # fmt: skip
+                          "min_coverage": settings.min_coverage, "tolerance": tolerance,
+                          "sampler_seed": settings.seed}  # fmt: skip
     if ease_point is not None:
         result["ease_validation"] = {"ease_lambda": params["evaluate"]["ease_lambda"], **ease_point}
     out, pics = Path(args.out) / args.study, Path(args.plots) / args.study
@@ -123,12 +128,16 @@ def main(argv: list[str] | None = None) -> None:
                                           f"trial {best.number}\n" + yaml.safe_dump(nested, sort_keys=True))  # fmt: skip
     result["apply"] = f"dvc exp run {as_overrides(best.params)}"
     refs = {f"EASE (lambda {params['evaluate']['ease_lambda']})": (ease_point[COVERAGE], ease_point[NDCG])} if ease_point else {}
-    plots.plot_history(study, pics / "history.png", best.number)
+    plots.plot_history(study, pics / "history.png", best.number, settings.min_coverage)
     result["importances"] = plots.plot_importances(study, pics / "importances.png")
     result["pareto_front"] = plots.plot_pareto(study, pics / "pareto.png", best.number, refs, settings.min_coverage)
-    if not args.no_test:
-        print(f"test figures of trial {best.number}, seeds {args.seeds} ...", flush=True)
-        result["test"] = test_figures(args.model, apply(params, best.params), data, args.seeds)
+    before = json.loads((out / "summary.json").read_text()) if (out / "summary.json").is_file() else {}
+    seeds = args.seeds if args.model == "two_tower" else args.seeds[:1]
+    if before.get("chosen", {}).get("trial") == best.number and before.get("test", {}).get("seeds") == seeds:
+        result["test"] = before["test"]  # the same choice: its test figures are computed once, not again
+    elif not args.no_test:
+        print(f"test figures of trial {best.number}, seeds {seeds} ...", flush=True)
+        result["test"] = {"seeds": seeds, **test_figures(args.model, apply(params, best.params), data, seeds)}
     write_json(out / "summary.json", result)
     counts = result["trials"]
     print(f"study {args.study}: {sum(counts.values())} trials ({json.dumps(counts)}), "

@@ -24,27 +24,31 @@ def _complete(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     return [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)) if NDCG in t.user_attrs]
 
 
-def plot_history(study: optuna.Study, path: Path, chosen: int | None = None) -> None:
-    """Validation NDCG@10 per trial in order, the best so far, and the pruned trials' last reported value."""
+def plot_history(study: optuna.Study, path: Path, chosen: int | None = None, floor: float = 0.0) -> None:
+    """Validation NDCG@10 per trial in order, the best so far among trials at or above the coverage ``floor``,
+    those below it, and the pruned trials' last reported value."""
     fig, ax = plt.subplots(figsize=(8, 4.5))
     done = _complete(study)
-    x = [t.number for t in done]
-    y = [t.user_attrs[NDCG] for t in done]
-    ax.scatter(x, y, s=22, label="complete")
+    ok = [t for t in done if t.user_attrs[COVERAGE] >= floor]
+    low = [t for t in done if t.user_attrs[COVERAGE] < floor]
+    ax.scatter([t.number for t in ok], [t.user_attrs[NDCG] for t in ok], s=22, label="complete")
+    if low:
+        ax.scatter([t.number for t in low], [t.user_attrs[NDCG] for t in low], s=22, facecolors="none",
+                   edgecolors="C0", label=f"complete, coverage@10 below {floor:.4f}")  # fmt: skip
     pruned = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.PRUNED,))
               if t.intermediate_values]  # fmt: skip
     if pruned:
         ax.scatter([t.number for t in pruned], [t.intermediate_values[t.last_step] for t in pruned], s=22,
                    marker="x", color="grey", label="pruned (last epoch reported)")  # fmt: skip
-    if y:
-        ax.step(x, np.maximum.accumulate(y), where="post", color="C1", label="best so far")
-    if chosen is not None:
-        pick = next((t for t in done if t.number == chosen), None)
-        if pick is not None:
-            ax.scatter([pick.number], [pick.user_attrs[NDCG]], s=120, facecolors="none", edgecolors="C3",
-                       label=f"chosen (trial {pick.number})")  # fmt: skip
+    if ok:
+        ax.step([t.number for t in ok], np.maximum.accumulate([t.user_attrs[NDCG] for t in ok]), where="post",
+                color="C1", label="best so far" + (" at or above the floor" if floor else ""))  # fmt: skip
+    pick = next((t for t in done if t.number == chosen), None)
+    if pick is not None:
+        ax.scatter([pick.number], [pick.user_attrs[NDCG]], s=120, facecolors="none", edgecolors="C3",
+                   label=f"chosen (trial {pick.number})")  # fmt: skip
     ax.set(xlabel="trial", ylabel="validation NDCG@10", title=f"Optimisation history: {study.study_name}")
-    ax.legend(loc="lower right")
+    ax.legend(loc="lower right", fontsize="small")
     _save(fig, path)
 
 

@@ -202,9 +202,11 @@ def make_objective(settings: TuneSettings, dimensions: list[Dimension], params: 
     return objective
 
 
-def chosen(study: optuna.Study, min_coverage: float = 0.0) -> optuna.trial.FrozenTrial:
-    """The complete trial with the best validation NDCG@10 among those at or above ``min_coverage``
-    validation coverage@10 (in a two-objective study, among its Pareto front)."""
+def chosen(study: optuna.Study, min_coverage: float = 0.0, tolerance: float = 0.0) -> optuna.trial.FrozenTrial:
+    """The trial to apply: among complete trials at or above ``min_coverage`` validation coverage@10 (in a
+    two-objective study, among its Pareto front), those within ``tolerance`` of the best validation NDCG@10 are
+    as good as validation can tell (the early-stopping rule of ``train.tolerance``); of them, the one with the
+    most coverage."""
     pool = study.best_trials if len(study.directions) > 1 else study.get_trials(
         deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))  # fmt: skip
     feasible = [t for t in pool if t.user_attrs.get(COVERAGE, 0.0) >= min_coverage]
@@ -212,7 +214,9 @@ def chosen(study: optuna.Study, min_coverage: float = 0.0) -> optuna.trial.Froze
         best = max((t.user_attrs.get(COVERAGE, 0.0) for t in pool), default=float("nan"))
         raise MovieRecError(f"no complete trial reaches validation coverage@10 {min_coverage} (the most: {best:.4f}); "
                             "run more trials or lower --min-coverage")  # fmt: skip
-    return max(feasible, key=lambda t: (t.user_attrs[NDCG], -t.number))
+    top = max(t.user_attrs[NDCG] for t in feasible)
+    level = [t for t in feasible if t.user_attrs[NDCG] >= top - tolerance]
+    return max(level, key=lambda t: (t.user_attrs[COVERAGE], t.user_attrs[NDCG], -t.number))
 
 
 @contextlib.contextmanager
