@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> None:
         summary,
         test_figures,
         validation_figures,
-        _ease,
+        ease_scorer,
     )
     from movierec.utils import load_params, write_json
 
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
     if threads:
         torch.set_num_threads(threads)
     data = load_pipeline_data(data_dir / "prepared", data_dir / "features", params["evaluate"]["relevance_threshold"])
-    ease_point = validation_figures(_ease(params, data), params, data) if args.model == "two_tower" else None
+    ease_point = validation_figures(ease_scorer(params, data), params, data) if args.model == "two_tower" else None
     if args.coverage_vs_ease:
         if ease_point is None:
             raise MovieRecError("--coverage-vs-ease is for --model two_tower")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -44,8 +44,6 @@ class TuneSettings:
     # no pruning before this epoch: early validation curves rank configurations poorly (a weight average that
     # spans hundreds of steps starts slow and overtakes), so a trial is judged once its curve has settled
     warmup_epochs: int = 10
-    progress: bool = True
-    extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
@@ -143,7 +141,7 @@ def _fit_two_tower(params: dict, data: PipelineData, seed: int, on_epoch=None) -
                progress=False)  # fmt: skip
 
 
-def _ease(params: dict, data: PipelineData) -> EASEScorer:
+def ease_scorer(params: dict, data: PipelineData) -> EASEScorer:
     ev = params["evaluate"]
     if float(ev["ease_lambda"]) <= 0:
         raise MovieRecError(f"evaluate.ease_lambda must be above 0, not {ev['ease_lambda']}")
@@ -185,7 +183,7 @@ def make_objective(settings: TuneSettings, dimensions: list[Dimension], params: 
 
             t0 = time.perf_counter()
             if settings.model == "ease":
-                scorer = _ease(trial_params, data)
+                scorer = ease_scorer(trial_params, data)
             else:
                 model, history = _fit_two_tower(trial_params, data, int(params["seed"]), on_epoch)
                 trial.set_user_attr("epochs", len(history))
@@ -298,7 +296,7 @@ def test_figures(model_name: str, params: dict, data: PipelineData, seeds: list[
     relevant = user_sample(data.test_relevant, int(params["evaluate"]["max_users"]), int(params["seed"]))
     runs = []
     for seed in seeds if model_name == "two_tower" else seeds[:1]:  # EASE draws nothing at random
-        scorer = TwoTowerScorer(_fit_two_tower(params, data, seed)[0]) if model_name == "two_tower" else _ease(params, data)
+        scorer = TwoTowerScorer(_fit_two_tower(params, data, seed)[0]) if model_name == "two_tower" else ease_scorer(params, data)
         m = evaluate_scorer(scorer, data.known, relevant, [10], data.n_movies)[0]
         runs.append({"seed": seed, "ndcg@10": m["ndcg@10"], "recall@10": m["recall@10"],
                      "coverage@10": m["coverage@10"]})  # fmt: skip
