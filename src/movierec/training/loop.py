@@ -25,7 +25,7 @@ from movierec.training.views import ViewBatch, epoch_batches
 @dataclass(frozen=True)
 class TrainConfig:
     loss: str = "softmax"  # softmax | bpr | mse | mse_bpr
-    epochs: int = 25
+    epochs: int = 40
     batch_size: int = 1024  # training targets (liked ratings) per step; also the shared negatives
     targets_per_view: int = 4  # liked ratings predicted from one history sample of a user
     negatives: int = 0  # softmax: shared negatives per step, sampled from its targets (0: all its targets)
