@@ -114,6 +114,27 @@ def test_a_trial_whose_curve_lags_the_median_is_pruned(project):
     assert run_study(study, make_objective(settings, dims, params, data), settings) == 0
 
 
+def test_a_trial_on_several_seeds_is_judged_on_their_mean(project):
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    data = load_pipeline_data(project / "data" / "prepared", project / "data" / "features", 4.0)
+    dims = parse_space("params:\n  train.learning_rate: {low: 0.001, high: 0.02, log: true}\n", params)
+    figures = {}
+    for name, seeds in (("one", (3,)), ("two", (3, 4))):
+        settings = TuneSettings(study=name, trials=1, trial_seeds=seeds)
+        study = open_study(settings, f"sqlite:///{project / 'seeds.db'}", dims, params)
+        run_study(study, make_objective(settings, dims, params, data), settings, log=lambda _: None)
+        figures[name] = study.trials[0].user_attrs
+    one, two = figures["one"], figures["two"]
+    assert "per_seed" not in one and [r["seed"] for r in two["per_seed"]] == [3, 4]
+    first, second = two["per_seed"]
+    assert (first[NDCG], first[COVERAGE]) == (one[NDCG], one[COVERAGE])  # the same seed trains the same model
+    assert (first[NDCG], first[COVERAGE]) != (second[NDCG], second[COVERAGE])
+    assert two[NDCG] == pytest.approx((first[NDCG] + second[NDCG]) / 2)
+    assert two[COVERAGE] == pytest.approx((first[COVERAGE] + second[COVERAGE]) / 2)
+    with pytest.raises(MovieRecError, match="--trial-seeds must differ"):
+        TuneSettings(study="x", trial_seeds=(3, 3))
+
+
 def test_two_objectives_draw_a_pareto_front_and_a_floor_picks_from_it(project):
     # a single-objective study's complete trials seed the two-objective one, untrained: their figures are known
     storage = f"sqlite:///{project / 'studies.db'}"

@@ -5,6 +5,7 @@ test figures, its params file, the ``dvc exp run`` command that applies it, and 
     movierec tune --study ease --model ease --space tune/ease.yaml --trials 12
     movierec tune --study front --objective ndcg+coverage --trials 30
     movierec tune --worker 1 &  movierec tune             # two processes, one study (each its own seed)
+    movierec tune --study seeds2 --trial-seeds 42 1       # each trial judged on two training seeds' mean
 
 Reads ``data/prepared`` and ``data/features`` (run ``dvc repro features`` first). Not part of ``dvc repro``.
 """
@@ -46,6 +47,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--no-prune", action="store_true", help="run every trial to its end")
     ap.add_argument("--warmup-epochs", type=int, default=10, help="no pruning before this epoch (default: %(default)s)")
     ap.add_argument("--startup-trials", type=int, default=10, help="random trials before TPE (default: %(default)s)")
+    ap.add_argument("--trial-seeds", type=int, nargs="+", default=[], metavar="SEED",
+                    help="train each trial once per seed and judge it on the mean (default: params.yaml's seed)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[42, 1, 2], help="training seeds of the test figures")
     ap.add_argument("--no-test", action="store_true", help="skip the chosen configuration's test figures")
     ap.add_argument("--params", default="params.yaml")
@@ -86,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = TuneSettings(study=args.study, model=args.model, objective=args.objective, trials=args.trials,
                             minutes=args.minutes, min_coverage=args.min_coverage, seed=int(params["seed"]),
                             worker=args.worker, pruning=not args.no_prune, startup_trials=args.startup_trials,
-                            warmup_epochs=args.warmup_epochs)  # fmt: skip
+                            warmup_epochs=args.warmup_epochs, trial_seeds=tuple(args.trial_seeds))  # fmt: skip
     data_dir = Path(args.data)
     if not (data_dir / "features" / "movie_features.parquet").is_file():
         raise MovieRecError(f"no prepared data under {data_dir}: run `dvc repro features` first")
@@ -115,7 +118,7 @@ def main(argv: list[str] | None = None) -> None:
     result = summary(study, best)
     result["settings"] = {"model": args.model, "objective": args.objective, "space": args.space,
                           "min_coverage": settings.min_coverage, "tolerance": tolerance,
-                          "sampler_seed": settings.seed}  # fmt: skip
+                          "sampler_seed": settings.seed, "trial_seeds": list(settings.trial_seeds)}  # fmt: skip
     if ease_point is not None:
         result["ease_validation"] = {"ease_lambda": params["evaluate"]["ease_lambda"], **ease_point}
     out, pics = Path(args.out) / args.study, Path(args.plots) / args.study

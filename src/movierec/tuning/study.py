@@ -1,7 +1,7 @@
 """Optuna studies over params.yaml, judged on the validation split alone.
 
-A trial trains the two-tower model (or fits EASE) with params.yaml plus the trial's values, and scores the
-result on **validation**: NDCG@10, and coverage@10 for the second objective or the coverage floor. The test
+A trial trains the two-tower model (or fits EASE) with params.yaml plus the trial's values, once per trial seed,
+and scores the result on **validation**: NDCG@10, and coverage@10 for the second objective or the coverage floor. The test
 split is read only by :func:`test_figures`, once the search has chosen. Trials report their per-epoch
 validation NDCG@10, so the pruner stops a trial whose curve falls below the median of the trials before it.
 """
@@ -44,6 +44,9 @@ class TuneSettings:
     # no pruning before this epoch: early validation curves rank configurations poorly (a weight average that
     # spans hundreds of steps starts slow and overtakes), so a trial is judged once its curve has settled
     warmup_epochs: int = 10
+    # training seeds per two-tower trial, judged on their mean: configurations differ by about the spread across
+    # seeds, and the mean of n runs spreads 1/sqrt(n) as much, at n times the cost (empty: params.yaml's seed)
+    trial_seeds: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
@@ -52,6 +55,8 @@ class TuneSettings:
             raise MovieRecError(f"--objective must be one of {', '.join(OBJECTIVES)}, not {self.objective!r}")
         if self.trials < 1 or self.minutes < 0 or not 0 <= self.min_coverage <= 1:
             raise MovieRecError("--trials must be 1 or more, --minutes 0 or more, --min-coverage in 0..1")
+        if len(set(self.trial_seeds)) != len(self.trial_seeds):
+            raise MovieRecError(f"--trial-seeds must differ from one another, not {list(self.trial_seeds)}")
 
     @property
     def multi(self) -> bool:
@@ -183,12 +188,18 @@ def make_objective(settings: TuneSettings, dimensions: list[Dimension], params: 
 
             t0 = time.perf_counter()
             if settings.model == "ease":
-                scorer = ease_scorer(trial_params, data)
+                figures = validation_figures(ease_scorer(trial_params, data), trial_params, data)
             else:
-                model, history = _fit_two_tower(trial_params, data, int(params["seed"]), on_epoch)
-                trial.set_user_attr("epochs", len(history))
-                scorer = TwoTowerScorer(model)
-            figures = validation_figures(scorer, trial_params, data)
+                # the first seed's curve is reported to the pruner, so that every trial is judged on the same seed
+                per_seed = []
+                for i, seed in enumerate(settings.trial_seeds or (int(params["seed"]),)):
+                    model, history = _fit_two_tower(trial_params, data, seed, on_epoch if i == 0 else None)
+                    per_seed.append({"seed": seed, "epochs": len(history),
+                                     **validation_figures(TwoTowerScorer(model), trial_params, data)})  # fmt: skip
+                trial.set_user_attr("epochs", per_seed[0]["epochs"])
+                if len(per_seed) > 1:
+                    trial.set_user_attr("per_seed", per_seed)
+                figures = {k: sum(r[k] for r in per_seed) / len(per_seed) for k in (NDCG, COVERAGE)}
             for name, value in figures.items():
                 trial.set_user_attr(name, value)
             trial.set_user_attr("seconds", time.perf_counter() - t0)
