@@ -173,7 +173,18 @@ def test_two_processes_share_one_study(project):
     workers = [t.user_attrs.get("worker") for t in finished(study)]
     # each process stops once the study holds 6 finished trials; one started just before may still finish
     assert 6 <= len(workers) <= 7 and set(workers) == {0, 1}
+    assert sum(bool(t.user_attrs.get("defaults")) for t in study.trials) == 1
     assert len({json.dumps(t.params, sort_keys=True) for t in study.trials}) == len(study.trials)
+
+
+def test_whichever_process_creates_the_study_queues_the_defaults_once(project):
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    dims = parse_space(SPACE, params)
+    storage = f"sqlite:///{project / 'first.db'}"
+    # worker 1 happens to start first and has begun a trial by the time worker 0 opens the study
+    open_study(TuneSettings(study="first", worker=1), storage, dims, params).ask()
+    study = open_study(TuneSettings(study="first", worker=0), storage, dims, params)
+    assert [bool(t.user_attrs.get("defaults")) for t in study.trials] == [True]
 
 
 def test_bad_settings_are_refused_with_what_to_do(project):

@@ -101,16 +101,22 @@ def open_study(settings: TuneSettings, storage: str, dimensions: list[Dimension]
                                           n_warmup_steps=settings.warmup_epochs)
               if settings.pruning and not settings.multi else optuna.pruners.NopPruner())  # fmt: skip
     directions = ["maximize", "maximize"] if settings.multi else ["maximize"]
-    study = optuna.create_study(study_name=settings.study, storage=open_storage(storage), sampler=sampler,
-                                pruner=pruner, directions=directions, load_if_exists=True)  # fmt: skip
+    storage = open_storage(storage)
+    try:  # the storage admits one study per name, so exactly one of the processes that start together creates it
+        study = optuna.create_study(study_name=settings.study, storage=storage, sampler=sampler, pruner=pruner,
+                                    directions=directions)  # fmt: skip
+        created = True
+    except optuna.exceptions.DuplicatedStudyError:
+        study = optuna.load_study(study_name=settings.study, storage=storage, sampler=sampler, pruner=pruner)
+        created = False
     if study.directions != [optuna.study.StudyDirection.MAXIMIZE] * len(directions):
         raise MovieRecError(f"study {settings.study!r} exists with another objective; pick another --study name")
-    if not study.trials and settings.worker == 0:
+    if created:
         study.set_user_attr("model", settings.model)
         study.set_user_attr("objective", settings.objective)
         study.set_user_attr("min_coverage", settings.min_coverage)
         if warm:
-            source = optuna.load_study(study_name=warm, storage=open_storage(storage))
+            source = optuna.load_study(study_name=warm, storage=storage)
             print(f"warm start: {warm_start(study, source)} complete trial(s) copied from study {warm!r}")
         else:
             study.enqueue_trial(current(dimensions, params), user_attrs={"defaults": True})
