@@ -1,9 +1,10 @@
 """Optuna studies over params.yaml, judged on the validation split alone.
 
-A trial trains the two-tower model (or fits EASE) with params.yaml plus the trial's values, once per trial seed,
-and scores the result on **validation**: NDCG@10, and coverage@10 for the second objective or the coverage floor. The test
-split is read only by :func:`test_figures`, once the search has chosen. Trials report their per-epoch
-validation NDCG@10, so the pruner stops a trial whose curve falls below the median of the trials before it.
+A trial trains the two-tower model (or fits EASE) with params.yaml plus the trial's values, once per trial
+seed, and scores the result on **validation**: NDCG@10, and coverage@10 for the second objective or the
+coverage floor. The test split is read only by :func:`test_figures`, once the search has chosen. Trials report
+their per-epoch validation NDCG@10, so the pruner stops a trial whose curve falls below the median of the
+trials before it.
 """
 
 from __future__ import annotations
