@@ -97,9 +97,9 @@ def figures(model, params: dict, data) -> dict:
     from movierec.evaluation.protocol import TwoTowerScorer, evaluate_scorer
     from movierec.tuning.study import validation_figures
 
-    metrics, _, _ = evaluate_scorer(TwoTowerScorer(model), data.known, data.test_relevant,
-                                    [10], data.n_movies)  # fmt: skip
-    return {**validation_figures(TwoTowerScorer(model), params, data), "ndcg@10": metrics["ndcg@10"],
+    scorer = TwoTowerScorer(model)
+    metrics, _, _ = evaluate_scorer(scorer, data.known, data.test_relevant, [10], data.n_movies)
+    return {**validation_figures(scorer, params, data), "ndcg@10": metrics["ndcg@10"],
             "recall@10": metrics["recall@10"], "coverage@10": metrics["coverage@10"]}  # fmt: skip
 
 
@@ -160,7 +160,6 @@ def main() -> None:
             print(f"  {json.dumps(r['overrides'])} seed {r['seed']}: NDCG@10 {r['ndcg@10']:.4f}, "
                   f"coverage@10 {r['coverage@10']:.4f} ({r['seconds']:.0f} s)", flush=True)  # fmt: skip
     rows = summarise(runs)
-
     print(f"\n{len(args.seeds)} seeds, on {device}")
     print("| overrides | discount | runs | val NDCG@10 | val coverage@10 | NDCG@10 | coverage@10 |")
     print("|---|---|---|---|---|---|---|")
@@ -172,8 +171,7 @@ def main() -> None:
             print(f"| {name} | {alpha} | {row['runs']} | {cells} |")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     result = {"device": device, "machine": platform.machine(), "cpus": os.cpu_count(), "seeds": args.seeds,
-              "discounts": args.discounts,
-              "summary": rows, "runs": runs}  # fmt: skip
+              "discounts": args.discounts, "summary": rows, "runs": runs}  # fmt: skip
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.out}")
 

@@ -133,6 +133,8 @@ def test_a_trial_on_several_seeds_is_judged_on_their_mean(project):
     assert two[COVERAGE] == pytest.approx((first[COVERAGE] + second[COVERAGE]) / 2)
     with pytest.raises(MovieRecError, match="--trial-seeds must differ"):
         TuneSettings(study="x", trial_seeds=(3, 3))
+    with pytest.raises(MovieRecError, match="--trial-seeds is for --model two_tower"):
+        TuneSettings(study="x", model="ease", trial_seeds=(3, 4))
 
 
 def test_two_objectives_draw_a_pareto_front_and_a_floor_picks_from_it(project):

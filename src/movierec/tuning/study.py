@@ -56,6 +56,8 @@ class TuneSettings:
             raise MovieRecError(f"--objective must be one of {', '.join(OBJECTIVES)}, not {self.objective!r}")
         if self.trials < 1 or self.minutes < 0 or not 0 <= self.min_coverage <= 1:
             raise MovieRecError("--trials must be 1 or more, --minutes 0 or more, --min-coverage in 0..1")
+        if self.trial_seeds and self.model != "two_tower":
+            raise MovieRecError("--trial-seeds is for --model two_tower: EASE draws nothing at random")
         if len(set(self.trial_seeds)) != len(self.trial_seeds):
             raise MovieRecError(f"--trial-seeds must differ from one another, not {list(self.trial_seeds)}")
 
