@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup repro test test-fast bench clean-venv
+.PHONY: setup browser repro test test-fast bench clean-venv
 
 setup: $(VENV)/.installed
 
@@ -19,8 +19,16 @@ $(VENV)/.installed: pyproject.toml
 repro: setup
 	dvc repro
 
-test: setup
+test: setup browser
 	pytest
+
+# the web page tests drive Debian's Chromium; a fresh machine gets it here (root or sudo), as CI does
+browser:
+	@command -v chromium >/dev/null || { \
+	  echo "installing Debian's chromium for the web page tests"; \
+	  SUDO=; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null \
+	  || echo "could not install chromium (apt-get install chromium): the web page tests will fail"; }
 
 # by choice only: leaves out the end-to-end tests, the serving tests (servers, a browser) and the mirror's data
 test-fast: setup
