@@ -1,0 +1,100 @@
+"""Learn the second stage from a trained two-tower model: what the `rank` stage and the benchmarks call."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from movierec.evaluation.baselines import EASEScorer
+from movierec.evaluation.protocol import evaluate_scorer, user_sample
+from movierec.models.embeddings import movie_vectors, user_vectors
+from movierec.ranking.features import FEATURES, MovieFacts
+from movierec.ranking.itemitem import sparse_ease
+from movierec.ranking.ranker import RankerSettings, TwoStage
+from movierec.ranking.training import (
+    RankConfig,
+    choose_discount,
+    cross_validate,
+    fit_booster,
+    judge,
+    ranking_rows,
+)
+from movierec.training.inputs import PipelineData
+
+
+@dataclass
+class Learned:
+    stage: TwoStage
+    report: dict  # validation figures, for metrics/rank.json
+    curves: dict  # NDCG@K by stage on validation, for the plot
+    importance: dict  # feature -> total gain
+
+
+def learn_ranker(data: PipelineData, model, train: pd.DataFrame, cfg: RankConfig, seed: int, ease_lambda: float,
+                 ease_max_items: int, recent_weeks: int, progress: bool = False) -> Learned:  # fmt: skip
+    """Fit the item-to-item model on the training split, then the ranker on the validation split (see
+    :mod:`movierec.ranking.training`), and choose its tree count and popularity discount on validation."""
+    t0 = time.perf_counter()
+    facts = MovieFacts.build(train, data.movie_features, recent_weeks)
+    ease = EASEScorer(data.train, data.n_movies, ease_lambda, ease_max_items)
+    relevant = user_sample(data.val_relevant, cfg.max_users, seed)
+    ease_val, _, _ = evaluate_scorer(ease, data.train, relevant, [10], data.n_movies)
+    itemitem = sparse_ease(ease, cfg.itemitem_top_k)
+    del ease
+    settings = RankerSettings(candidates=cfg.candidates, itemitem_candidates=cfg.itemitem_candidates,
+                              min_ratings=cfg.min_ratings)  # fmt: skip
+    stage = TwoStage(movie_vectors(model), itemitem, facts, None, settings)
+    users = np.array(sorted(relevant), np.int64)
+    vectors = user_vectors(model, data.train)  # from the training ratings: validation is still to come
+    rows = ranking_rows(stage, vectors, data.train, relevant, users, progress=progress)
+    n_relevant = sum(len(relevant[int(u)]) for u in users)
+    off = rows.offsets()
+    tt_only = sum(float(rows.label[a : a + cfg.candidates].sum()) for a in off[:-1])
+    oof, trees, curve = cross_validate(rows, cfg, seed)
+    floor = cfg.coverage_vs_ease * ease_val["coverage@10"]
+    discount, table = choose_discount(rows, oof, facts.log_popularity, relevant, data.n_movies, floor, cfg.discounts)
+    stage.booster = fit_booster(rows, cfg, trees, seed)
+    stage.settings.discount, stage.settings.trees = discount, trees
+    chosen = next(t for t in table if t["discount"] == discount)
+    two_tower = judge(rows, -rows.x[:, FEATURES.index("two_tower_rank")], relevant, data.n_movies)
+    report = {
+        "validation": {
+            "two_tower": two_tower,
+            "two_tower+ranker": {k: v for k, v in chosen.items() if k != "discount"},
+            "ease": {"ndcg@10": ease_val["ndcg@10"], "coverage@10": ease_val["coverage@10"]},
+            f"candidate_recall@{cfg.candidates}": tt_only / max(n_relevant, 1),
+            f"candidate_recall@{cfg.candidates}+{cfg.itemitem_candidates}": float(rows.label.sum()) / max(n_relevant, 1),
+            "users": len(users), "rows": int(len(rows.label)), "relevant_labels": int(rows.label.sum()),
+            "coverage_floor": floor,
+        },
+        "trees": trees, "discount": discount, "discounts": table, "fit_seconds": round(time.perf_counter() - t0, 1),
+    }  # fmt: skip
+    gain = stage.booster.feature_importance("gain")
+    importance = {f: float(g) for f, g in zip(FEATURES, gain)}
+    ks = list(range(1, 21))
+    curves = {
+        "two_tower": _ndcg_curve(rows, -rows.x[:, FEATURES.index("two_tower_rank")], relevant, data.n_movies, ks),
+        "two_tower+ranker": _ndcg_curve(rows, _final(rows, oof, facts, discount), relevant, data.n_movies, ks),
+    }
+    return Learned(stage, report, {"k": ks, **curves}, importance)
+
+
+def _final(rows, oof, facts, discount) -> np.ndarray:
+    from movierec.ranking.ranker import final_scores
+
+    off = rows.offsets()
+    pop = facts.log_popularity[rows.cand]
+    return np.concatenate([final_scores(oof[a:b], pop[a:b], discount) for a, b in zip(off[:-1], off[1:])])
+
+
+def _ndcg_curve(rows, score, relevant, n_movies, ks) -> list[float]:
+    from movierec.evaluation.metrics import hits_matrix, ndcg_at_k
+    from movierec.ranking.training import top_by_score
+
+    top = top_by_score(rows, score, max(ks))
+    rel = [relevant[int(u)] for u in rows.users]
+    hits = hits_matrix(top, rel)
+    return [float(ndcg_at_k(hits, rel, k).mean()) for k in ks]

@@ -1,0 +1,53 @@
+"""Stage `rank`: the second stage, a LightGBM LambdaRank booster over the two-tower's candidates, learned on
+the validation split (see movierec.ranking.training for which ratings each model sees)."""
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from movierec.cli import run_stage
+from movierec.models.two_tower import load_checkpoint
+from movierec.ranking.build import learn_ranker
+from movierec.ranking.plots import plot_curves, plot_importance, write_curves
+from movierec.ranking.training import RankConfig
+from movierec.training.inputs import load_pipeline_data
+from movierec.utils import load_params, make_config, set_seed, write_json
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--prepared", required=True)
+    ap.add_argument("--features", required=True)
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--out", required=True, help="folder for the booster and what it reads")
+    ap.add_argument("--metrics", required=True, help="validation figures JSON")
+    ap.add_argument("--plots", required=True, help="folder for feature importance and NDCG@K by stage")
+    args = ap.parse_args()
+    params = load_params()
+    cfg = make_config(RankConfig, "rank", params["rank"])
+    torch.set_num_threads(cfg.threads)
+    set_seed(params["seed"])
+    ev = params["evaluate"]
+    data = load_pipeline_data(args.prepared, args.features, ev["relevance_threshold"])
+    model, _ = load_checkpoint(args.model)
+    train = pd.read_parquet(Path(args.prepared) / "train.parquet", columns=["movie_idx", "rating", "timestamp"])
+    learned = learn_ranker(data, model, train, cfg, params["seed"], float(ev["ease_lambda"]), int(ev["ease_max_items"]),
+                           int(params["index"]["trending_weeks"]), progress=True)  # fmt: skip
+    learned.stage.save(args.out)
+    write_json(args.metrics, learned.report)
+    plots = Path(args.plots)
+    plots.mkdir(parents=True, exist_ok=True)
+    plot_importance(learned.importance, plots / "feature_importance.png")
+    write_curves(learned.curves, plots / "ndcg_by_stage.csv")
+    plot_curves(learned.curves, plots / "ndcg_by_stage.png")
+    v = learned.report["validation"]
+    print(f"ranker: {learned.report['trees']} trees, discount {learned.report['discount']}; validation NDCG@10 "
+          f"two-tower {v['two_tower']['ndcg@10']:.4f}, +ranker {v['two_tower+ranker']['ndcg@10']:.4f}, EASE "
+          f"{v['ease']['ndcg@10']:.4f}; coverage@10 +ranker {v['two_tower+ranker']['coverage@10']:.4f} (floor "
+          f"{v['coverage_floor']:.4f}); {learned.report['fit_seconds']} s")  # fmt: skip
+
+
+if __name__ == "__main__":
+    run_stage(main)
