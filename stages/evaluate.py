@@ -19,7 +19,10 @@ from movierec.evaluation.protocol import (
 )
 from movierec.evaluation.similar import similar_report
 from movierec.evaluation.trending import TrendBlendScorer, trend_order
+from movierec.models.embeddings import movie_vectors
 from movierec.models.two_tower import load_checkpoint, taste_part
+from movierec.ranking.ranker import load_two_stage
+from movierec.ranking.scorer import TwoStageScorer
 from movierec.training.inputs import load_pipeline_data
 from movierec.training.tracking import file_md5, find_run, metric_name, mlflow_run
 from movierec.utils import load_params, write_json
@@ -30,6 +33,7 @@ def main() -> None:
     ap.add_argument("--prepared", required=True)
     ap.add_argument("--features", required=True)
     ap.add_argument("--model", required=True)
+    ap.add_argument("--ranker", required=True, help="the rank stage's folder: the served two-stage ordering")
     ap.add_argument("--metrics", required=True, help="metrics JSON: every model side by side")
     ap.add_argument("--segments", required=True, help="per-segment metrics JSON")
     ap.add_argument("--cold-start", required=True, help="cold-start NDCG@10 JSON")
@@ -48,8 +52,13 @@ def main() -> None:
     relevant = user_sample(data.test_relevant, int(ev["max_users"]), params["seed"])
     model, _ = load_checkpoint(args.model)
     t0 = time.perf_counter()
+    # thin profiles: the model's ranking with the trending list fused in (models/blend.py), as served
+    trend = trend_order(Path(args.prepared), data.movie_features, int(params["index"]["trending_weeks"]))
+    blend = TrendBlendScorer(TwoTowerScorer(model, known_users=False), trend, data.n_movies,
+                             float(params["index"]["trending_blend"]), data.known)  # fmt: skip
     scorers = [
         TwoTowerScorer(model),
+        TwoStageScorer(model, load_two_stage(args.ranker, movie_vectors(model)), thin=blend),
         EASEScorer(data.train, data.n_movies, float(ev["ease_lambda"]), int(ev["ease_max_items"])),
         PopularityScorer(data.train, data.n_movies),
     ]
@@ -63,11 +72,7 @@ def main() -> None:
         cold_scorer = TwoTowerScorer(model, known_users=False) if scorer.name == "two_tower" else scorer  # noqa: E501
         cold[scorer.name] = cold_start_ndcg(cold_scorer, data.known, relevant,
                                             [int(k) for k in ev["cold_start_ks"]], data.n_movies, params["seed"])  # fmt: skip
-    # thin profiles: the model's ranking with the trending list fused in (models/blend.py), as served
     cold_ks = [int(k) for k in ev["cold_start_ks"]]
-    trend = trend_order(Path(args.prepared), data.movie_features, int(params["index"]["trending_weeks"]))
-    blend = TrendBlendScorer(TwoTowerScorer(model, known_users=False), trend, data.n_movies,
-                             float(params["index"]["trending_blend"]), data.known)  # fmt: skip
     cold[blend.name] = cold_start_ndcg(blend, data.known, relevant, cold_ks, data.n_movies, params["seed"])
     # "similar movies": the served ranking (cosine of taste vectors) beside co-occurrence, same pairs
     with torch.no_grad():
@@ -92,9 +97,9 @@ def main() -> None:
         for name, values in similar.items():
             mlflow.log_metrics({metric_name(f"similar_{name}_{k}"): v for k, v in values.items()})
         mlflow.log_metric("evaluate_seconds", seconds)
-    tt, ease = results["two_tower"], results["ease"]
-    print(f"NDCG@10: two-tower {tt['ndcg@10']:.4f}, EASE {ease['ndcg@10']:.4f}, popularity "
-          f"{results['popularity']['ndcg@10']:.4f}; coverage@10: two-tower {tt['coverage@10']:.4f}, "
+    tt, ease, ranked = results["two_tower"], results["ease"], results["two_tower+ranker"]
+    print(f"NDCG@10: two-tower {tt['ndcg@10']:.4f}, +ranker {ranked['ndcg@10']:.4f}, EASE {ease['ndcg@10']:.4f}, popularity "
+          f"{results['popularity']['ndcg@10']:.4f}; coverage@10: two-tower {tt['coverage@10']:.4f}, +ranker {ranked['coverage@10']:.4f}, "
           f"EASE {ease['coverage@10']:.4f}; similar movies hit@10: two-tower {similar['two_tower']['similar_hit@10']:.4f}, "
           f"ItemKNN {similar['itemknn']['similar_hit@10']:.4f}; {seconds:.0f} s")  # fmt: skip
 

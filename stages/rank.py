@@ -8,6 +8,8 @@ import pandas as pd
 import torch
 
 from movierec.cli import run_stage
+from movierec.evaluation.protocol import TwoTowerScorer
+from movierec.evaluation.trending import TrendBlendScorer, trend_order
 from movierec.models.two_tower import load_checkpoint
 from movierec.ranking.build import learn_ranker
 from movierec.ranking.plots import plot_curves, plot_importance, write_curves
@@ -33,8 +35,12 @@ def main() -> None:
     data = load_pipeline_data(args.prepared, args.features, ev["relevance_threshold"])
     model, _ = load_checkpoint(args.model)
     train = pd.read_parquet(Path(args.prepared) / "train.parquet", columns=["movie_idx", "rating", "timestamp"])
+    weeks = int(params["index"]["trending_weeks"])
+    # below the ranker's profile size the service fuses the trending list in (models/blend.py)
+    thin = TrendBlendScorer(TwoTowerScorer(model, known_users=False), trend_order(Path(args.prepared), data.movie_features, weeks),
+                            data.n_movies, float(params["index"]["trending_blend"]), data.train)  # fmt: skip
     learned = learn_ranker(data, model, train, cfg, params["seed"], float(ev["ease_lambda"]), int(ev["ease_max_items"]),
-                           int(params["index"]["trending_weeks"]), progress=True)  # fmt: skip
+                           weeks, thin=thin, progress=True)  # fmt: skip
     learned.stage.save(args.out)
     write_json(args.metrics, learned.report)
     plots = Path(args.plots)
@@ -46,7 +52,7 @@ def main() -> None:
     print(f"ranker: {learned.report['trees']} trees, discount {learned.report['discount']}; validation NDCG@10 "
           f"two-tower {v['two_tower']['ndcg@10']:.4f}, +ranker {v['two_tower+ranker']['ndcg@10']:.4f}, EASE "
           f"{v['ease']['ndcg@10']:.4f}; coverage@10 +ranker {v['two_tower+ranker']['coverage@10']:.4f} (floor "
-          f"{v['coverage_floor']:.4f}); {learned.report['fit_seconds']} s")  # fmt: skip
+          f"{v['coverage_floor']:.4f}); from {learned.report['min_ratings']} ratings; {learned.report['fit_seconds']} s")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -34,9 +34,11 @@ class Learned:
 
 
 def learn_ranker(data: PipelineData, model, train: pd.DataFrame, cfg: RankConfig, seed: int, ease_lambda: float,
-                 ease_max_items: int, recent_weeks: int, progress: bool = False) -> Learned:  # fmt: skip
+                 ease_max_items: int, recent_weeks: int, thin=None, progress: bool = False) -> Learned:  # fmt: skip
     """Fit the item-to-item model on the training split, then the ranker on the validation split (see
-    :mod:`movierec.ranking.training`), and choose its tree count and popularity discount on validation."""
+    :mod:`movierec.ranking.training`), and choose its tree count, popularity discount and ``min_ratings`` on
+    validation. ``thin``: the ordering served below ``min_ratings`` (a scorer whose exclusions are the
+    training ratings), against which each threshold of ``cfg.min_ratings_tried`` is judged."""
     t0 = time.perf_counter()
     facts = MovieFacts.build(train, data.movie_features, recent_weeks)
     ease = EASEScorer(data.train, data.n_movies, ease_lambda, ease_max_items)
@@ -44,8 +46,7 @@ def learn_ranker(data: PipelineData, model, train: pd.DataFrame, cfg: RankConfig
     ease_val, _, _ = evaluate_scorer(ease, data.train, relevant, [10], data.n_movies)
     itemitem = sparse_ease(ease, cfg.itemitem_top_k)
     del ease
-    settings = RankerSettings(candidates=cfg.candidates, itemitem_candidates=cfg.itemitem_candidates,
-                              min_ratings=cfg.min_ratings)  # fmt: skip
+    settings = RankerSettings(candidates=cfg.candidates, itemitem_candidates=cfg.itemitem_candidates)
     stage = TwoStage(movie_vectors(model), itemitem, facts, None, settings)
     users = np.array(sorted(relevant), np.int64)
     vectors = user_vectors(model, data.train)  # from the training ratings: validation is still to come
@@ -59,6 +60,7 @@ def learn_ranker(data: PipelineData, model, train: pd.DataFrame, cfg: RankConfig
     stage.booster = fit_booster(rows, cfg, trees, seed)
     stage.settings.discount, stage.settings.trees = discount, trees
     chosen = next(t for t in table if t["discount"] == discount)
+    stage.settings.min_ratings, cold = choose_min_ratings(model, stage, thin, data, relevant, cfg.min_ratings_tried, seed)
     two_tower = judge(rows, -rows.x[:, FEATURES.index("two_tower_rank")], relevant, data.n_movies)
     report = {
         "validation": {
@@ -70,7 +72,7 @@ def learn_ranker(data: PipelineData, model, train: pd.DataFrame, cfg: RankConfig
             "users": len(users), "rows": int(len(rows.label)), "relevant_labels": int(rows.label.sum()),
             "coverage_floor": floor,
         },
-        "trees": trees, "discount": discount, "discounts": table, "fit_seconds": round(time.perf_counter() - t0, 1),
+        "trees": trees, "discount": discount, "min_ratings": stage.settings.min_ratings, "cold_start": cold, "discounts": table, "fit_seconds": round(time.perf_counter() - t0, 1),
     }  # fmt: skip
     gain = stage.booster.feature_importance("gain")
     importance = {f: float(g) for f, g in zip(FEATURES, gain)}
@@ -98,3 +100,24 @@ def _ndcg_curve(rows, score, relevant, n_movies, ks) -> list[float]:
     rel = [relevant[int(u)] for u in rows.users]
     hits = hits_matrix(top, rel)
     return [float(ndcg_at_k(hits, rel, k).mean()) for k in ks]
+
+
+def choose_min_ratings(model, stage: TwoStage, thin, data: PipelineData, relevant: dict, tried: list[int],
+                       seed: int) -> tuple[int, dict]:  # fmt: skip
+    """The smallest profile size of ``tried`` from which the ranker's validation NDCG@10, with each user
+    embedded from that many of their training ratings, is at least the ``thin`` ordering's (the largest of
+    ``tried`` when none is); and the figures it was chosen on."""
+    from movierec.evaluation.protocol import cold_start_ndcg
+    from movierec.ranking.scorer import TwoStageScorer
+
+    if thin is None:
+        return min(tried), {}
+    saved = stage.settings.min_ratings
+    stage.settings.min_ratings = 0  # the ranker at every size, to compare
+    ranked = cold_start_ndcg(TwoStageScorer(model, stage), data.train, relevant, tried, data.n_movies, seed)
+    stage.settings.min_ratings = saved
+    base = cold_start_ndcg(thin, data.train, relevant, tried, data.n_movies, seed)
+    cold = {str(k): {"two_tower+ranker": ranked[f"ndcg@10_k{k}"], "served_before": base[f"ndcg@10_k{k}"]} for k in tried}
+    good = [k for k in sorted(tried) if all(cold[str(j)]["two_tower+ranker"] >= cold[str(j)]["served_before"]
+                                            for j in tried if j >= k)]  # fmt: skip
+    return (good[0] if good else max(tried)), cold

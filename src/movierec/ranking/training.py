@@ -64,7 +64,7 @@ class RankConfig:
     candidates: int = 200
     itemitem_candidates: int = 50
     itemitem_top_k: int = 100
-    min_ratings: int = 10
+    min_ratings_tried: list[int] = field(default_factory=lambda: [10, 15, 20, 30, 50])
     coverage_vs_ease: float = 2.0
     discounts: list[float] = field(default_factory=lambda: [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0])
     learning_rate: float = 0.05
@@ -82,6 +82,8 @@ class RankConfig:
             raise ValueError("candidates, num_leaves, max_trees and min_data_in_leaf must be 1 or more, folds 2 or more")
         if not 0 < self.feature_fraction <= 1 or self.learning_rate <= 0:
             raise ValueError("feature_fraction must be in (0, 1] and learning_rate above 0")
+        if not self.min_ratings_tried or min(self.min_ratings_tried) < 1:
+            raise ValueError("min_ratings_tried must be a list of counts, 1 or more")
         if not self.discounts or min(self.discounts) < 0:
             raise ValueError("discounts must be a list of numbers, 0 or more")
 

@@ -1,0 +1,52 @@
+"""The two-stage ordering as a scorer of the evaluation protocol (:mod:`movierec.evaluation.protocol`): each
+user's candidates ranked by :meth:`TwoStage.order`, exactly as the service ranks them, every other movie
+``-inf``."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from movierec.ranking.features import user_lists
+from movierec.ranking.ranker import TwoStage
+from movierec.training.data import RatingLists, history_chunks
+
+
+def user_vectors_of(model, known: RatingLists, users: np.ndarray) -> np.ndarray:
+    """``(len(users), dim)``: the user tower over each user's ``known`` ratings, as the embed stage exports
+    them (the model's ``rank_history`` most recent; 0: all)."""
+    out = []
+    with torch.no_grad():
+        for chunk, items, ratings, mask in history_chunks(known, users, model.cfg.rank_history):
+            uid = torch.from_numpy(chunk) if model.cfg.use_user_id else None
+            out.append(model.user_vectors(items, ratings, mask, uid).numpy())
+    return np.concatenate(out).astype(np.float32) if out else np.zeros((0, model.cfg.vector_dim), np.float32)
+
+
+class TwoStageScorer:
+    """Scores for :func:`~movierec.evaluation.protocol.top_k`: the served order of each user's candidate pool
+    (best highest), ``-inf`` elsewhere. Profiles thinner than the ranker's ``min_ratings`` are scored by
+    ``thin`` (the served ordering for them: the two-tower with trending fused in) when given."""
+
+    name = "two_tower+ranker"
+
+    def __init__(self, model, stage: TwoStage, thin=None):
+        self.model, self.stage, self.thin = model.eval(), stage, thin
+
+    def __call__(self, users: np.ndarray, known: RatingLists) -> torch.Tensor:
+        users = np.asarray(users, np.int64)
+        out = torch.full((len(users), len(self.stage.movie_vectors)), float("-inf"))
+        counts = known.counts()[users]
+        thin = counts < self.stage.settings.min_ratings if self.thin is not None else np.zeros(len(users), bool)
+        if thin.any():
+            out[torch.from_numpy(np.flatnonzero(thin))] = torch.as_tensor(self.thin(users[thin], known)).float()
+        rich = np.flatnonzero(~thin)
+        vectors = user_vectors_of(self.model, known, users[rich])
+        for row, v in zip(rich, vectors):
+            items, ratings = user_lists(known, int(users[row]))
+            cand = self.stage.exact_candidates(v, items)
+            found = self.stage.order(v, items, ratings, cand, len(cand) + self.stage.settings.itemitem_candidates)
+            if found:
+                idx = torch.as_tensor([m for m, _ in found])
+                out[row, idx] = torch.arange(len(found), 0, -1, dtype=torch.float32)
+        return out
