@@ -44,7 +44,7 @@ class Items(Versioned):
 
 class Recommendations(Items):
     cached: bool = Field(description="served from the cache")
-    source: Literal["two_tower", "two_tower+trending", "trending", "popular"]
+    source: Literal["two_tower", "two_tower+ranker", "two_tower+trending", "trending", "popular"]
     journey: Journey
     explain: bool | None = Field(None, description="whether the items are explained")
     label: str | None = None

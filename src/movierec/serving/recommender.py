@@ -10,6 +10,7 @@ bundle once, then answers in plain dicts.
 
 from __future__ import annotations
 
+import os
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from movierec.models.two_tower import TwoTower, load_checkpoint, taste_part
 from movierec.retrieval.index import OVERFETCH_MAX, Filters, MovieIndex, open_index
 from movierec.explanations.context import CONTEXT, Anchor, Context, natural_title, template
 from movierec.models.blend import DEPTH, fuse, trend_weight
+from movierec.ranking.ranker import BOOSTER, TwoStage, load_two_stage
 from movierec.serving.bundle import Bundle, load_bundle
 from movierec.training.tracking import file_md5
 
@@ -58,11 +60,25 @@ class Paths:
     model: Path
     embeddings: Path
     index: Path
+    ranker: Path | None = None  # the rank stage's folder; None: the two-tower's ordering alone
 
     @classmethod
-    def under(cls, root: str | Path) -> "Paths":
+    def under(cls, root: str | Path, ranker: bool | None = None) -> "Paths":
+        """The pipeline's outputs under ``root``; ``ranker`` None: on unless ``MOVIEREC_RANKER=off``."""
         root = Path(root)
-        return cls(root / "models" / "two_tower.pt", root / "data" / "embeddings", root / "data" / "index")
+        if ranker is None:
+            ranker = ranker_setting()
+        return cls(root / "models" / "two_tower.pt", root / "data" / "embeddings", root / "data" / "index",
+                   root / "models" / "ranker" if ranker else None)  # fmt: skip
+
+
+def ranker_setting() -> bool:
+    """``MOVIEREC_RANKER``: ``on`` (the default) or ``off``; anything else stops the start with the choices."""
+    value = os.environ.get("MOVIEREC_RANKER", "on").strip().lower()
+    if value not in ("on", "off"):
+        raise MovieRecError(f"MOVIEREC_RANKER={value!r}: use on (the learned ranker orders the two-tower's "
+                            "candidates) or off (the two-tower's ordering alone)")  # fmt: skip
+    return value == "on"
 
 
 class Recommender:
@@ -115,6 +131,9 @@ class Recommender:
         self.index = index or open_index(paths.index / "qdrant")
         self.exclude_max = OVERFETCH_MAX  # rated movies handed to the index at most (see ``_search``)
         self.profiles = {p["key"]: p for p in self.bundle.profiles}
+        # the second stage; a missing or damaged ranker stops the start here, never a request
+        self.ranker: TwoStage | None = load_two_stage(paths.ranker, movie_vectors) if paths.ranker else None
+        self.ranker_version = f"ranker-{file_md5(paths.ranker / BOOSTER)[:12]}" if paths.ranker else "ranker-off"
         self._warm_up()
 
     def _warm_up(self, n: int = 64) -> None:
@@ -247,9 +266,26 @@ class Recommender:
         u = self.known_user(user_id)
         items, ratings = self.bundle.history(u)
         explain = len(items) >= RICH if explain is None else explain
-        found = self._search(self.user_vectors[u], k, genres, year_min, year_max, items)
-        return {"user_id": int(user_id), "source": "two_tower", "journey": journey(len(items)), "explain": explain,
+        found, source = self._ranked(self.user_vectors[u], items, ratings, k, genres, year_min, year_max)
+        return {"user_id": int(user_id), "source": source, "journey": journey(len(items)), "explain": explain,
                 "items": self._items(found, explain, items, ratings)}  # fmt: skip
+
+    def _ranked(self, vector, items, ratings, k, genres, year_min, year_max) -> tuple[list[tuple[int, float]], str]:
+        """The top ``k`` for a profile: the ranker's order of the two-tower's candidates (and the item-to-item
+        model's) within the filters when it serves this profile's size, else the two-tower's own."""
+        if self.ranker is None or len(items) < self.ranker.settings.min_ratings:
+            return self._search(vector, k, genres, year_min, year_max, items), "two_tower"
+        tt = self._search(vector, self.ranker.settings.candidates, genres, year_min, year_max, items)
+        cand = np.array([i for i, _ in tt], np.int64)
+        return self.ranker.order(vector, items, ratings, cand, k, self._allowed(genres, year_min, year_max)), "two_tower+ranker"
+
+    def _allowed(self, genres, year_min, year_max) -> np.ndarray | None:
+        """Movies within the filters (None: no filter), for the item-to-item candidates."""
+        if not genres and year_min is None and year_max is None:
+            return None
+        want = set(genres or ())
+        return np.fromiter((self._passes(i, want, year_min, year_max) for i in range(len(self.movie_ids))), bool,
+                           len(self.movie_ids))  # fmt: skip
 
     def for_ratings(self, rated: dict[int, float], k: int = 10, genres=None, year_min=None, year_max=None,
                     explain=False) -> dict:  # fmt: skip
@@ -267,9 +303,10 @@ class Recommender:
             order = fuse([i for i, _ in model], trend, w, k)
             scores = dict(model)
             found = [(i, scores[i] if i in scores else self._score(vector, i)) for i in order]
+            source = "two_tower+trending"
         else:
-            found = self._search(vector, k, genres, year_min, year_max, items)
-        return {"source": "two_tower+trending" if w > 0 else "two_tower", "journey": journey(len(rated)),
+            found, source = self._ranked(vector, items, ratings, k, genres, year_min, year_max)
+        return {"source": source, "journey": journey(len(rated)),
                 "explain": bool(explain), "items": self._items(found, explain, items, ratings)}  # fmt: skip
 
     def _score(self, vector: np.ndarray, i: int) -> float:

@@ -4,7 +4,8 @@ Environment: ``MOVIEREC_HOME`` (folder holding ``models/`` and ``data/``; defaul
 ``REDIS_URL`` (cache and sessions; default: in-process), ``QDRANT_URL`` (a Qdrant server; default: the
 embedded Qdrant Edge index), ``MOVIEREC_WORKERS`` (server processes, default 1), ``MOVIEREC_CACHE_TTL`` and
 ``MOVIEREC_SESSION_TTL`` (seconds), ``MOVIEREC_NEW_SESSIONS_PER_MINUTE`` (per client address and worker; 0: no limit),
-``MOVIEREC_MAX_SESSIONS`` (live visitor sessions in all, in Redis, or per worker without it; new ones past it get a 503).
+``MOVIEREC_MAX_SESSIONS`` (live visitor sessions in all, in Redis, or per worker without it; new ones past it get a 503),
+``MOVIEREC_RANKER`` (``on``, the default: the learned ranker orders the two-tower's candidates; ``off``).
 """
 
 from __future__ import annotations
@@ -321,7 +322,7 @@ class MovieRec:
         self.explainer = Explainer(provider, self.store, monitor, set(self.rec.genres), self.model_version,
                                    budget_s=float(os.environ.get("MOVIEREC_EXPLAIN_BUDGET_MS", 1500)) / 1000,
                                    ttl_s=float(os.environ.get("MOVIEREC_EXPLAIN_TTL", 7 * 86_400)))  # fmt: skip
-        self._cache_version = f"{self.model_version}:{monitor.provider}:{monitor.model}"  # answers differ by explainer
+        self._cache_version = f"{self.model_version}:{self.rec.ranker_version}:{monitor.provider}:{monitor.model}"  # answers differ by explainer
         self._version_body = orjson.dumps({"model_version": self.model_version})
         PUBLISHED["body"] = publish(self.rec.genres, sorted(self.rec.profiles))
         log.info("movierec %s: %d movies, %d known users, cache %s, explanations by %s", self.model_version,
