@@ -77,7 +77,7 @@ def test_dvc_repro_on_synthetic_data(repo_copy):
     # model, evaluation and embeddings
     assert json.loads((repo_copy / "metrics" / "train.json").read_text())["epochs_run"] == 1
     evaluation = json.loads((repo_copy / "metrics" / "evaluation.json").read_text())
-    assert set(evaluation) == {"two_tower", "ease", "popularity"}
+    assert set(evaluation) == {"two_tower", "two_tower+ranker", "ease", "popularity"}
     test = pd.read_parquet(repo_copy / "data" / "prepared" / "test.parquet")
     with_relevant = test.loc[test["rating"] >= 4.0, "userId"].nunique()  # relevance_threshold 4.0
     for name, m in evaluation.items():
@@ -86,7 +86,8 @@ def test_dvc_repro_on_synthetic_data(repo_copy):
         assert m["coverage@20"] >= m["coverage@10"] > 0, name
     cold = json.loads((repo_copy / "metrics" / "cold_start.json").read_text())
     ks = {f"ndcg@10_k{k}" for k in (1, 3, 5, 10, 15)}
-    assert set(cold) == {"two_tower", "two_tower_trending", "ease", "popularity"} and set(cold["two_tower"]) == ks
+    assert set(cold) == {"two_tower", "two_tower+ranker", "two_tower_trending", "ease", "popularity"}
+    assert set(cold["two_tower"]) == ks
     for k in ("ndcg@10_k10", "ndcg@10_k15"):  # from 10 ratings the served ranking is the model's own
         assert cold["two_tower_trending"][k] == cold["two_tower"][k]
     movies = np.load(repo_copy / "data" / "embeddings" / "movie_vectors.npy")
@@ -95,7 +96,12 @@ def test_dvc_repro_on_synthetic_data(repo_copy):
     assert movies.shape == (200, 17) and users.shape == (120, 17)
     assert np.all(users[:, -1] == 1.0)
     assert json.loads((repo_copy / "plots" / "embeddings" / "neighbours.json").read_text())
-    for png in ["train/curves.png", "evaluate/metric_at_k.png", "embeddings/projection.png"]:
+    rank = json.loads((repo_copy / "metrics" / "rank.json").read_text())
+    assert rank["trees"] >= 1 and rank["discount"] in [t["discount"] for t in rank["discounts"]]
+    assert {"booster.txt", "ranker.json", "itemitem.npz", "movie_facts.npz"} <= {
+        p.name for p in (repo_copy / "models" / "ranker").iterdir()}
+    for png in ["train/curves.png", "evaluate/metric_at_k.png", "embeddings/projection.png",
+                "rank/feature_importance.png", "rank/ndcg_by_stage.png"]:
         assert (repo_copy / "plots" / png).stat().st_size > 5_000
 
     # the index and the serving bundle

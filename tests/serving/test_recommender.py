@@ -16,6 +16,12 @@ def rec(project):
     return Recommender(Paths.under(project))
 
 
+@pytest.fixture(scope="module")
+def rec_off(project):
+    """The two-tower's ordering alone (MOVIEREC_RANKER=off)."""
+    return Recommender(Paths.under(project, ranker=False))
+
+
 def _known_user(rec, n_min=5):
     counts = np.diff(rec.bundle.indptr)
     u = int(np.flatnonzero(counts >= n_min)[0])
@@ -32,12 +38,56 @@ def test_known_user_never_gets_a_movie_they_rated(rec):
         assert scores == sorted(scores, reverse=True)
 
 
-def test_known_user_ranking_matches_exact_search(rec):
+def test_known_user_ranking_matches_exact_search(rec_off):
+    rec = rec_off
     user_id, u = _known_user(rec)
     seen = set(rec.bundle.history(u)[0].tolist())
     scores = rec.movie_vectors @ rec.user_vectors[u]
     exact = [int(rec.movie_ids[i]) for i in np.argsort(-scores, kind="stable") if i not in seen][:10]
-    assert [m["movie_id"] for m in rec.for_user(user_id, k=10)["items"]] == exact
+    out = rec.for_user(user_id, k=10)
+    assert out["source"] == "two_tower" and [m["movie_id"] for m in out["items"]] == exact
+
+
+def test_served_two_stage_order_is_the_offline_order(rec):
+    """Train/serve skew: the service (candidates from the index, filters, bundle history) and the offline path
+    (exact candidates, TwoStage.order, as the evaluate stage ranks) give one user the same list."""
+    stage = rec.ranker
+    assert stage is not None and stage.booster is not None
+    checked = 0
+    for user_id, u in rec.user_idx.items():
+        items, ratings = rec.bundle.history(u)
+        if len(items) < stage.settings.min_ratings:
+            continue
+        v = rec.user_vectors[u]
+        offline = [int(rec.movie_ids[i]) for i, _ in stage.order(v, items, ratings, stage.exact_candidates(v, items), 10)]
+        out = rec.for_user(user_id, k=10)
+        assert out["source"] == "two_tower+ranker" and [m["movie_id"] for m in out["items"]] == offline
+        checked += 1
+        if checked == 20:
+            break
+    assert checked == 20
+    # and it is not the two-tower's list: the ranker moved something for some of these users
+    tt = [int(rec.movie_ids[i]) for i in stage.exact_candidates(rec.user_vectors[u], items)[:10]]
+    ranked = [m["movie_id"] for m in rec.for_user(user_id, k=10)["items"]]
+    assert sorted(tt) != sorted(ranked) or tt != ranked
+
+
+def test_a_missing_or_damaged_ranker_stops_the_start_with_what_to_do(project, tmp_path, monkeypatch):
+    root = tmp_path / "served"
+    (root / "models").mkdir(parents=True)
+    shutil.copy(project / "models" / "two_tower.pt", root / "models")
+    (root / "data").symlink_to(project / "data")
+    with pytest.raises(MovieRecError, match=r"no ranker in .*dvc repro rank.*MOVIEREC_RANKER=off"):
+        Recommender(Paths.under(root))
+    shutil.copytree(project / "models" / "ranker", root / "models" / "ranker")
+    (root / "models" / "ranker" / "booster.txt").write_text("not a booster\n")
+    with pytest.raises(MovieRecError, match=r"cannot be read .*dvc repro rank"):
+        Recommender(Paths.under(root))
+    monkeypatch.setenv("MOVIEREC_RANKER", "off")  # and the service runs without it
+    assert Recommender(Paths.under(root)).ranker is None
+    monkeypatch.setenv("MOVIEREC_RANKER", "maybe")
+    with pytest.raises(MovieRecError, match="MOVIEREC_RANKER='maybe': use on"):
+        Paths.under(root)
 
 
 def test_genre_and_year_filters(rec):
@@ -55,7 +105,9 @@ def test_genre_and_year_filters(rec):
 def test_visitor_ratings_embed_like_the_user_tower_and_exclude_rated(rec):
     liked = [int(m) for m in rec.movie_ids[:12]]  # 10 or more: the model alone (fewer: see the next test)
     out = rec.for_ratings({m: 5.0 for m in liked}, k=10, explain=True)
-    assert out["source"] == "two_tower" and len(out["items"]) == 10
+    # 12 ratings: the ranker orders when they reach its profile size, else the model alone
+    assert out["source"] == ("two_tower+ranker" if 12 >= rec.ranker.settings.min_ratings else "two_tower")
+    assert len(out["items"]) == 10
     assert not set(liked) & {m["movie_id"] for m in out["items"]}
     for m in out["items"]:
         assert m["explanation"].startswith("Because you rated ")
@@ -83,7 +135,7 @@ def test_a_thin_profile_is_fused_with_trending_and_a_fuller_one_is_not(rec, monk
     assert [m["movie_id"] for m in rec.for_ratings({first: 4.0}, k=10)["items"]] == model_only
     monkeypatch.setattr(rec, "trending_blend", 0.2)
     many = {int(m): 4.0 for m in rec.movie_ids[:10]}
-    assert rec.for_ratings(many, k=10)["source"] == "two_tower"  # 10 ratings: the model alone
+    assert rec.for_ratings(many, k=10)["source"] != "two_tower+trending"  # 10 ratings: no trending
 
 
 def test_no_ratings_means_trending_then_popular_movies_labelled_as_such(rec):
@@ -219,9 +271,10 @@ def test_bundle_ratings_cover_every_split(project, rec, tmp_path):
         load_bundle(tmp_path / "index", len(rec.user_vectors))
 
 
-def test_a_long_history_leaves_out_every_rated_movie(rec, monkeypatch):
+def test_a_long_history_leaves_out_every_rated_movie(rec_off, monkeypatch):
     """Only the best-scored rated movies go to the index; one that comes back all the same makes the search
     run again with the whole history left out. Either way: exact search's answer, no rated movie."""
+    rec = rec_off  # the first stage's search, which the ranker's candidates come from too
     calls = []
     search = rec.index.search
     monkeypatch.setattr(rec.index, "search", lambda *a, **kw: calls.append(1) or search(*a, **kw))
@@ -253,3 +306,21 @@ def test_the_catalogue_carries_each_movies_most_used_tags():
     assert cat["movieId"].tolist() == [10, 20] and cat["genres"].tolist() == [[], ["Drama"]]
     assert cat["tags"].tolist() == [[], ["classic", "heist", "slow"][:TAGS_PER_MOVIE]]
     assert catalog_table(mf.drop(columns="tag_ids"))["tags"].tolist() == [[], []]  # a release without tags
+
+
+def test_a_visitor_session_is_ranked_as_the_evaluation_ranks_it(rec):
+    """The evaluate stage's scorer (user tower over a RatingLists history, exact candidates) and the service's
+    session path (rec.embed, candidates from the index) order the same ratings alike."""
+    from movierec.ranking.scorer import TwoStageScorer
+    from movierec.training.data import RatingLists
+
+    stage = rec.ranker
+    u = int(np.flatnonzero(np.diff(rec.bundle.indptr) >= max(stage.settings.min_ratings, 10))[0])
+    items, ratings = rec.bundle.history(u)
+    rated = {int(rec.movie_ids[i]): float(r) for i, r in zip(items, ratings)}
+    served = rec.for_ratings(rated, k=10)
+    assert served["source"] == "two_tower+ranker"
+    frame = pd.DataFrame({"user_idx": 0, "movie_idx": items, "rating": ratings, "timestamp": np.arange(len(items))})
+    scores = TwoStageScorer(rec.model, stage)(np.array([0]), RatingLists.from_frame(frame, 1))[0].numpy()
+    offline = [int(rec.movie_ids[i]) for i in np.argsort(-scores, kind="stable")[:10]]
+    assert [m["movie_id"] for m in served["items"]] == offline
