@@ -10,6 +10,7 @@ from movierec.data.prepare import PrepareConfig
 from movierec.data.synthetic import SyntheticConfig
 from movierec.features.build import FeatureConfig
 from movierec.models.config import TwoTowerConfig
+from movierec.ranking.training import RankConfig
 from movierec.training.loop import RUN_SETTINGS, TrainConfig, split_settings
 from movierec.utils import load_params
 from tests.conftest import REPO
@@ -32,7 +33,8 @@ def _same(a, b) -> bool:
     (PrepareConfig, PARAMS["prepare"] | {"seed": PARAMS["seed"]}),
     (FeatureConfig, PARAMS["features"]),
     (SyntheticConfig, PARAMS["data"]["synthetic"] | {"seed": PARAMS["seed"]}),
-], ids=["model", "train", "prepare", "features", "synthetic"])  # fmt: skip
+    (RankConfig, PARAMS["rank"]),
+], ids=["model", "train", "prepare", "features", "synthetic", "rank"])  # fmt: skip
 def test_code_defaults_are_the_shipped_params(cls, section):
     defaults = _defaults(cls)
     unknown = sorted(set(section) - set(defaults))

@@ -144,6 +144,8 @@ def test_order_thin_profiles_exact_candidates_and_filters():
     items, ratings = np.array([0, 1, 2]), np.array([5.0, 4.0, 3.0], np.float32)
     cand = stage.exact_candidates(v, items)
     assert len(cand) == 10 and not set(cand) & {0, 1, 2}
+    many = stage.exact_candidates_many(np.stack([v, -v]), [items, np.array([5])])
+    assert many[0].tolist() == cand.tolist() and many[1].tolist() == stage.exact_candidates(-v, np.array([5])).tolist()
     scores = stage.movie_vectors @ v
     assert list(scores[cand]) == sorted(scores[cand], reverse=True)
     # below min_ratings: the two-tower's order itself

@@ -38,7 +38,7 @@ def test_recommend_known_user_excludes_seen_and_is_cached_in_redis(server, proje
     assert all({"movie_id", "title", "genres", "year", "score", "explanation"} <= set(m) for m in first["items"])
     status, second = server.post("/recommend", body)
     assert status == 200 and second["cached"] is True and second["items"] == first["items"]
-    keys = redis.Redis.from_url(redis_server.url).keys(f"movierec:rec:{first['model_version']}:template:template:recommend:*")
+    keys = redis.Redis.from_url(redis_server.url).keys(f"movierec:rec:{first['model_version']}:ranker-*:template:template:recommend:*")
     assert keys
 
 

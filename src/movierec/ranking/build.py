@@ -60,7 +60,8 @@ def learn_ranker(data: PipelineData, model, train: pd.DataFrame, cfg: RankConfig
     stage.booster = fit_booster(rows, cfg, trees, seed)
     stage.settings.discount, stage.settings.trees = discount, trees
     chosen = next(t for t in table if t["discount"] == discount)
-    stage.settings.min_ratings, cold = choose_min_ratings(model, stage, thin, data, relevant, cfg.min_ratings_tried, seed)
+    cold_users = user_sample(relevant, cfg.cold_start_users, seed)
+    stage.settings.min_ratings, cold = choose_min_ratings(model, stage, thin, data, cold_users, cfg.min_ratings_tried, seed)
     two_tower = judge(rows, -rows.x[:, FEATURES.index("two_tower_rank")], relevant, data.n_movies)
     report = {
         "validation": {

@@ -112,6 +112,19 @@ class TwoStage:
         top = np.argpartition(-scores, n - 1)[:n]
         return top[np.lexsort((top, -scores[top]))].astype(np.int64)
 
+    def exact_candidates_many(self, vectors: np.ndarray, histories: list[np.ndarray]) -> list[np.ndarray]:
+        """:meth:`exact_candidates` for many users at once (``(B, dim)`` vectors, one history each): one matrix
+        product per chunk rather than one pass over the catalogue per user."""
+        out = []
+        for s in range(0, len(vectors), 256):
+            scores = np.asarray(vectors[s : s + 256], np.float32) @ self.movie_vectors.T
+            for row, seen in zip(scores, histories[s : s + 256]):
+                row[np.asarray(seen, np.int64)] = -np.inf
+                n = min(self.settings.candidates, int(np.isfinite(row).sum()))
+                top = np.argpartition(-row, n - 1)[:n] if n > 0 else np.zeros(0, np.int64)
+                out.append(top[np.lexsort((top, -row[top]))].astype(np.int64))
+        return out
+
     # ----- files ----------------------------------------------------------------------------------------
     def save(self, folder: str | Path) -> None:
         folder = Path(folder)

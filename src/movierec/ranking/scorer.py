@@ -42,9 +42,9 @@ class TwoStageScorer:
             out[torch.from_numpy(np.flatnonzero(thin))] = torch.as_tensor(self.thin(users[thin], known)).float()
         rich = np.flatnonzero(~thin)
         vectors = user_vectors_of(self.model, known, users[rich])
-        for row, v in zip(rich, vectors):
-            items, ratings = user_lists(known, int(users[row]))
-            cand = self.stage.exact_candidates(v, items)
+        lists = [user_lists(known, int(users[row])) for row in rich]
+        tt = self.stage.exact_candidates_many(vectors, [items for items, _ in lists])
+        for row, v, (items, ratings), cand in zip(rich, vectors, lists, tt):
             found = self.stage.order(v, items, ratings, cand, len(cand) + self.stage.settings.itemitem_candidates)
             if found:
                 idx = torch.as_tensor([m for m, _ in found])

@@ -43,9 +43,10 @@ def ranking_rows(stage: TwoStage, vectors: np.ndarray, history: RatingLists, rel
     """Candidates, features and labels of ``users`` whose history is ``history`` and whose held-out relevant
     movies are ``relevant``; ``vectors``: ``(n_users, dim)`` user vectors from that same history."""
     xs, labels, cands, sizes = [], [], [], []
-    for u in tqdm(users, desc="ranker features", unit="user", disable=None if progress else True, leave=False):
-        items, ratings = user_lists(history, int(u))
-        tt_cand = stage.exact_candidates(vectors[u], items)
+    lists = [user_lists(history, int(u)) for u in users]
+    tt = stage.exact_candidates_many(vectors[np.asarray(users, np.int64)], [items for items, _ in lists])
+    bar = tqdm(users, desc="ranker features", unit="user", disable=None if progress else True, leave=False)
+    for u, (items, ratings), tt_cand in zip(bar, lists, tt):
         cand, x = stage.features(vectors[u], items, ratings, tt_cand)
         xs.append(x)
         labels.append(np.isin(cand, relevant.get(int(u), ())).astype(np.float32))
@@ -75,6 +76,7 @@ class RankConfig:
     max_trees: int = 300
     folds: int = 5
     max_users: int = 20000
+    cold_start_users: int = 2000
     threads: int = 2
 
     def __post_init__(self):
