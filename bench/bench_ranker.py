@@ -86,7 +86,7 @@ def run(data_dir: Path, seed: int, params: dict) -> dict:
                EASEScorer(data.train, data.n_movies, float(ev["ease_lambda"]), int(ev["ease_max_items"])),
                PopularityScorer(data.train, data.n_movies)]  # fmt: skip
     out = {"train_s": round(train_s, 1), "rank_stage_s": round(rank_s, 1), "trees": learned.report["trees"],
-           "discount": learned.report["discount"], "min_ratings": learned.report["min_ratings"],
+           "weight": learned.report["weight"], "discount": learned.report["discount"], "min_ratings": learned.report["min_ratings"],
            "validation": learned.report["validation"]}  # fmt: skip
     for s in scorers:
         m, _, _ = evaluate_scorer(s, data.known, data.test_relevant, [10], data.n_movies)

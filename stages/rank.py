@@ -49,7 +49,8 @@ def main() -> None:
     write_curves(learned.curves, plots / "ndcg_by_stage.csv")
     plot_curves(learned.curves, plots / "ndcg_by_stage.png")
     v = learned.report["validation"]
-    print(f"ranker: {learned.report['trees']} trees, discount {learned.report['discount']}; validation NDCG@10 "
+    print(f"ranker: {learned.report['trees']} trees, weight {learned.report['weight']}, discount "
+          f"{learned.report['discount']}; validation NDCG@10 "
           f"two-tower {v['two_tower']['ndcg@10']:.4f}, +ranker {v['two_tower+ranker']['ndcg@10']:.4f}, EASE "
           f"{v['ease']['ndcg@10']:.4f}; coverage@10 +ranker {v['two_tower+ranker']['coverage@10']:.4f} (floor "
           f"{v['coverage_floor']:.4f}); from {learned.report['min_ratings']} ratings; {learned.report['fit_seconds']} s")  # fmt: skip

@@ -11,7 +11,7 @@ from movierec.evaluation.baselines import EASEScorer
 from movierec.ranking.features import FEATURES, MovieFacts, pair_features
 from movierec.ranking.itemitem import history_scores, sparse_ease
 from movierec.ranking.ranker import RankerSettings, TwoStage, final_scores, load_two_stage
-from movierec.ranking.training import RankConfig, RankingRows, choose_discount, cross_validate, fit_booster, judge
+from movierec.ranking.training import RankConfig, RankingRows, choose_blend, cross_validate, fit_booster, judge
 from movierec.training.data import RatingLists
 
 F = {name: j for j, name in enumerate(FEATURES)}
@@ -116,24 +116,31 @@ def test_the_booster_learns_a_signal_the_first_stage_lacks():
     assert booster.num_trees() == trees and booster.num_feature() == len(FEATURES)
 
 
-def test_choose_discount_takes_the_best_ndcg_above_the_coverage_floor():
+def test_choose_blend_takes_the_best_ndcg_above_the_coverage_floor():
     stage = _stage(candidates=12, itemitem_candidates=0)
     rows, relevant = _rows(stage)
     scores = rows.x[:, F["movie_mean"]].astype(np.float64)  # a perfect ranker of these labels
-    chosen, table = choose_discount(rows, scores, stage.facts.log_popularity, relevant, 30, 0.0, [0.0, 0.5, 2.0])
-    assert chosen == 0.0 and [t["discount"] for t in table] == [0.0, 0.5, 2.0]
+    pop = stage.facts.log_popularity
+    chosen, table = choose_blend(rows, scores, pop, relevant, 30, 0.0, [0.0, 1.0, 100.0], [0.0, 2.0])
+    assert [(t["weight"], t["discount"]) for t in table] == [(0.0, 0.0), (0.0, 2.0), (1.0, 0.0), (1.0, 2.0),
+                                                            (100.0, 0.0), (100.0, 2.0)]  # fmt: skip
+    assert chosen == {"weight": 100.0, "discount": 0.0}  # the booster all but alone: it knows the labels
+    weight_0 = next(t for t in table if t["weight"] == 0.0 and t["discount"] == 0.0)
+    assert weight_0 == {"weight": 0.0, "discount": 0.0, **judge(rows, rows.x[:, F["two_tower_score"]], relevant, 30)}
     best_cov = max(t["coverage@10"] for t in table)
-    floor_chosen, _ = choose_discount(rows, scores, stage.facts.log_popularity, relevant, 30, best_cov, [0.0, 0.5, 2.0])
-    assert next(t for t in table if t["discount"] == floor_chosen)["coverage@10"] >= best_cov
+    floor, _ = choose_blend(rows, scores, pop, relevant, 30, best_cov, [0.0, 1.0, 100.0], [0.0, 2.0])
+    assert next(t for t in table if (t["weight"], t["discount"]) == tuple(floor.values()))["coverage@10"] >= best_cov
     # a floor nobody reaches: the most coverage
-    none, _ = choose_discount(rows, scores, stage.facts.log_popularity, relevant, 30, 2.0, [0.0, 0.5, 2.0])
-    assert next(t for t in table if t["discount"] == none)["coverage@10"] == best_cov
+    none, _ = choose_blend(rows, scores, pop, relevant, 30, 2.0, [0.0, 1.0, 100.0], [0.0, 2.0])
+    assert next(t for t in table if (t["weight"], t["discount"]) == tuple(none.values()))["coverage@10"] == best_cov
 
 
 def test_final_scores_are_scale_free():
-    a = final_scores(np.array([1.0, 2.0, 3.0]), np.array([3.0, 2.0, 1.0]), 0.5)
-    b = final_scores(np.array([10.0, 20.0, 30.0]), np.array([3.0, 2.0, 1.0]), 0.5)
+    tt, pop = np.array([0.5, 0.1, 0.3]), np.array([3.0, 2.0, 1.0])
+    a = final_scores(tt, np.array([1.0, 2.0, 3.0]), pop, 0.7, 0.5)
+    b = final_scores(tt * 4, np.array([10.0, 20.0, 30.0]), pop, 0.7, 0.5)
     assert a.tolist() == pytest.approx(b.tolist())
+    assert np.argsort(-final_scores(tt, np.zeros(3), pop, 1.0, 0.0)).tolist() == [0, 2, 1]  # no signal: the first stage
 
 
 def test_order_thin_profiles_exact_candidates_and_filters():
@@ -161,7 +168,7 @@ def test_order_thin_profiles_exact_candidates_and_filters():
 
 
 def test_saved_ranker_orders_the_same_and_damage_is_a_clear_error(tmp_path):
-    stage = _stage(candidates=10, itemitem_candidates=5, min_ratings=1, discount=0.2)
+    stage = _stage(candidates=10, itemitem_candidates=5, min_ratings=1, weight=2.0, discount=0.2)
     rows, _ = _rows(stage, n_users=40)
     stage.booster = fit_booster(rows, RankConfig(min_data_in_leaf=5, threads=1), 15, seed=0)
     stage.save(tmp_path / "ranker")
@@ -186,5 +193,5 @@ def test_rank_config_refuses_bad_values_by_name():
 
     with pytest.raises(MovieRecError, match="params.yaml rank: .*folds 2 or more"):
         make_config(RankConfig, "rank", {"folds": 1})
-    with pytest.raises(MovieRecError, match="params.yaml rank: discounts"):
+    with pytest.raises(MovieRecError, match="params.yaml rank: weights and discounts"):
         make_config(RankConfig, "rank", {"discounts": [-1.0]})

@@ -16,7 +16,7 @@ from movierec.ranking.itemitem import sparse_ease
 from movierec.ranking.ranker import RankerSettings, TwoStage
 from movierec.ranking.training import (
     RankConfig,
-    choose_discount,
+    choose_blend,
     cross_validate,
     fit_booster,
     judge,
@@ -56,41 +56,43 @@ def learn_ranker(data: PipelineData, model, train: pd.DataFrame, cfg: RankConfig
     tt_only = sum(float(rows.label[a : a + cfg.candidates].sum()) for a in off[:-1])
     oof, trees, curve = cross_validate(rows, cfg, seed)
     floor = cfg.coverage_vs_ease * ease_val["coverage@10"]
-    discount, table = choose_discount(rows, oof, facts.log_popularity, relevant, data.n_movies, floor, cfg.discounts)
+    blend, table = choose_blend(rows, oof, facts.log_popularity, relevant, data.n_movies, floor, cfg.weights,
+                                cfg.discounts)  # fmt: skip
     stage.booster = fit_booster(rows, cfg, trees, seed)
-    stage.settings.discount, stage.settings.trees = discount, trees
-    chosen = next(t for t in table if t["discount"] == discount)
+    stage.settings.weight, stage.settings.discount, stage.settings.trees = blend["weight"], blend["discount"], trees
+    chosen = next(t for t in table if t["weight"] == blend["weight"] and t["discount"] == blend["discount"])
     cold_users = user_sample(relevant, cfg.cold_start_users, seed)
     stage.settings.min_ratings, cold = choose_min_ratings(model, stage, thin, data, cold_users, cfg.min_ratings_tried, seed)
     two_tower = judge(rows, -rows.x[:, FEATURES.index("two_tower_rank")], relevant, data.n_movies)
     report = {
         "validation": {
             "two_tower": two_tower,
-            "two_tower+ranker": {k: v for k, v in chosen.items() if k != "discount"},
+            "two_tower+ranker": {k: v for k, v in chosen.items() if k not in blend},
             "ease": {"ndcg@10": ease_val["ndcg@10"], "coverage@10": ease_val["coverage@10"]},
             f"candidate_recall@{cfg.candidates}": tt_only / max(n_relevant, 1),
             f"candidate_recall@{cfg.candidates}+{cfg.itemitem_candidates}": float(rows.label.sum()) / max(n_relevant, 1),
             "users": len(users), "rows": int(len(rows.label)), "relevant_labels": int(rows.label.sum()),
             "coverage_floor": floor,
         },
-        "trees": trees, "discount": discount, "min_ratings": stage.settings.min_ratings, "cold_start": cold, "discounts": table, "fit_seconds": round(time.perf_counter() - t0, 1),
+        "trees": trees, **blend, "min_ratings": stage.settings.min_ratings, "cold_start": cold, "grid": table, "fit_seconds": round(time.perf_counter() - t0, 1),
     }  # fmt: skip
     gain = stage.booster.feature_importance("gain")
     importance = {f: float(g) for f, g in zip(FEATURES, gain)}
     ks = list(range(1, 21))
     curves = {
         "two_tower": _ndcg_curve(rows, -rows.x[:, FEATURES.index("two_tower_rank")], relevant, data.n_movies, ks),
-        "two_tower+ranker": _ndcg_curve(rows, _final(rows, oof, facts, discount), relevant, data.n_movies, ks),
+        "two_tower+ranker": _ndcg_curve(rows, _final(rows, oof, facts, blend), relevant, data.n_movies, ks),
     }
     return Learned(stage, report, {"k": ks, **curves}, importance)
 
 
-def _final(rows, oof, facts, discount) -> np.ndarray:
+def _final(rows, oof, facts, blend) -> np.ndarray:
     from movierec.ranking.ranker import final_scores
 
     off = rows.offsets()
-    pop = facts.log_popularity[rows.cand]
-    return np.concatenate([final_scores(oof[a:b], pop[a:b], discount) for a, b in zip(off[:-1], off[1:])])
+    pop, tt = facts.log_popularity[rows.cand], rows.x[:, FEATURES.index("two_tower_score")]
+    return np.concatenate([final_scores(tt[a:b], oof[a:b], pop[a:b], blend["weight"], blend["discount"])
+                           for a, b in zip(off[:-1], off[1:])])  # fmt: skip
 
 
 def _ndcg_curve(rows, score, relevant, n_movies, ks) -> list[float]:

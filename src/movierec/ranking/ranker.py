@@ -1,6 +1,8 @@
 """The two-stage ordering: the two-tower's top ``candidates`` (and the item-to-item model's top
-``itemitem_candidates``) ordered by a LightGBM LambdaRank booster, minus ``discount`` x the movie's log
-popularity (the control that keeps the catalogue coverage the two-tower has).
+``itemitem_candidates``) ordered by the two-tower's score plus ``weight`` x a LightGBM LambdaRank booster's,
+minus ``discount`` x the movie's log popularity. The booster corrects the first stage rather than replace it:
+the first stage's order carries its catalogue coverage, which a booster learned on few labels gives up for
+the popular head; ``weight`` and ``discount`` are chosen on validation under a coverage floor.
 
 :meth:`TwoStage.order` is the one function that orders a user's candidates: the offline evaluation (exact
 candidates) and the service (candidates from the vector index, filtered) both call it.
@@ -29,7 +31,8 @@ FACTS = "movie_facts.npz"
 class RankerSettings:
     candidates: int = 200  # the two-tower's top N per user (count)
     itemitem_candidates: int = 50  # the item-to-item model's top N added to them (count)
-    discount: float = 0.0  # after ranking: standardised score minus this x standardised log popularity
+    weight: float = 1.0  # the booster's standardised score's weight beside the two-tower's
+    discount: float = 0.0  # minus this x standardised log popularity
     min_ratings: int = 1  # profiles with fewer ratings keep the first stage's ordering (count)
     trees: int = 0  # boosting rounds of the saved booster (count)
 
@@ -38,11 +41,12 @@ def standardise(v: np.ndarray) -> np.ndarray:
     return (v - v.mean()) / max(float(v.std()), 1e-9)
 
 
-def final_scores(booster_scores: np.ndarray, log_popularity: np.ndarray, discount: float) -> np.ndarray:
-    """One user's candidates: the booster's scores minus ``discount`` x their log popularity, both standardised
-    over the candidates, so that one discount means the same whatever the booster's scale."""
-    return standardise(np.asarray(booster_scores, np.float64)) - discount * standardise(
-        np.asarray(log_popularity, np.float64))
+def final_scores(two_tower: np.ndarray, booster: np.ndarray, log_popularity: np.ndarray, weight: float,
+                 discount: float) -> np.ndarray:  # fmt: skip
+    """One user's candidates: two-tower score + ``weight`` x booster score - ``discount`` x log popularity, each
+    standardised over the candidates, so that the two settings mean the same whatever the scales."""
+    z = [standardise(np.asarray(v, np.float64)) for v in (two_tower, booster, log_popularity)]
+    return z[0] + weight * z[1] - discount * z[2]
 
 
 class TwoStage:
@@ -96,8 +100,8 @@ class TwoStage:
             tt = self.movie_vectors[tt_cand] @ np.asarray(vector, np.float32)
             return [(int(m), float(s)) for m, s in zip(tt_cand[:k], tt[:k])]
         cand, x = self.features(vector, items, ratings, tt_cand, allowed)
-        score = final_scores(self.booster.predict(x, num_threads=1), self.facts.log_popularity[cand],
-                             self.settings.discount)  # fmt: skip
+        score = final_scores(x[:, 0], self.booster.predict(x, num_threads=1), self.facts.log_popularity[cand],
+                             self.settings.weight, self.settings.discount)  # fmt: skip
         best = np.lexsort((np.arange(len(cand)), -score))[:k]  # ties: the candidate pool's order
         return [(int(cand[b]), float(score[b])) for b in best]
 

@@ -6,7 +6,7 @@ Which ratings each model sees:
 - the ranker learns from the validation split: for each validation user, the features come from their
   training ratings alone (as if the validation ratings were still to come), and a candidate's label is 1 when
   the user rated it in validation at or above the relevance threshold;
-- its settings (the number of trees, the popularity discount) are chosen by cross-validation over validation
+- its settings (the number of trees, its weight beside the two-tower, the popularity discount) are chosen by cross-validation over validation
   users: folds of users, each fold judged by a booster that did not learn from it;
 - the test split is read once, by the `evaluate` stage, for the configuration chosen.
 """
@@ -67,7 +67,8 @@ class RankConfig:
     itemitem_top_k: int = 100
     min_ratings_tried: list[int] = field(default_factory=lambda: [10, 15, 20, 30, 50])
     coverage_vs_ease: float = 2.0
-    discounts: list[float] = field(default_factory=lambda: [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0])
+    weights: list[float] = field(default_factory=lambda: [0.25, 0.5, 1.0, 2.0, 4.0])
+    discounts: list[float] = field(default_factory=lambda: [0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.6])
     learning_rate: float = 0.05
     num_leaves: int = 3
     min_data_in_leaf: int = 100
@@ -86,8 +87,8 @@ class RankConfig:
             raise ValueError("feature_fraction must be in (0, 1] and learning_rate above 0")
         if not self.min_ratings_tried or min(self.min_ratings_tried) < 1:
             raise ValueError("min_ratings_tried must be a list of counts, 1 or more")
-        if not self.discounts or min(self.discounts) < 0:
-            raise ValueError("discounts must be a list of numbers, 0 or more")
+        if not self.discounts or min(self.discounts) < 0 or not self.weights or min(self.weights) < 0:
+            raise ValueError("weights and discounts must be lists of numbers, 0 or more")
 
     def lightgbm(self, seed: int) -> dict:
         return {"objective": "lambdarank", "metric": "ndcg", "eval_at": [10], "learning_rate": self.learning_rate,
@@ -171,20 +172,22 @@ def judge(rows: RankingRows, score: np.ndarray, relevant: dict[int, np.ndarray],
             f"coverage@{k}": catalog_coverage(top, k, n_movies)}  # fmt: skip
 
 
-def choose_discount(rows: RankingRows, oof: np.ndarray, log_popularity: np.ndarray, relevant: dict,
-                    n_movies: int, min_coverage: float, grid: list[float]) -> tuple[float, list[dict]]:  # fmt: skip
-    """The discount of ``grid`` with the best out-of-fold NDCG@10 among those whose coverage@10 reaches
-    ``min_coverage`` (the smallest discount that reaches the most coverage when none does)."""
+def choose_blend(rows: RankingRows, oof: np.ndarray, log_popularity: np.ndarray, relevant: dict, n_movies: int,
+                 min_coverage: float, weights: list[float], discounts: list[float]) -> tuple[dict, list[dict]]:  # fmt: skip
+    """The ``(weight, discount)`` of the grid with the best out-of-fold NDCG@10 among those whose coverage@10
+    reaches ``min_coverage`` (the most coverage when none does; ties: the smaller settings); and the grid's
+    figures."""
     off = rows.offsets()
     pop = log_popularity[rows.cand]
+    tt = rows.x[:, FEATURES.index("two_tower_score")]
 
-    def scores(d: float) -> np.ndarray:
-        return np.concatenate([final_scores(oof[a:b], pop[a:b], d) for a, b in zip(off[:-1], off[1:])])
+    def scores(w: float, d: float) -> np.ndarray:
+        return np.concatenate([final_scores(tt[a:b], oof[a:b], pop[a:b], w, d) for a, b in zip(off[:-1], off[1:])])
 
-    table = [{"discount": d, **judge(rows, scores(d), relevant, n_movies)} for d in grid]
+    table = [{"weight": w, "discount": d, **judge(rows, scores(w, d), relevant, n_movies)} for w in weights for d in discounts]
     ok = [t for t in table if t["coverage@10"] >= min_coverage]
     if ok:
-        chosen = max(ok, key=lambda t: (t["ndcg@10"], -t["discount"]))
+        chosen = max(ok, key=lambda t: (t["ndcg@10"], -t["discount"], -t["weight"]))
     else:
-        chosen = max(table, key=lambda t: (t["coverage@10"], -t["discount"]))
-    return float(chosen["discount"]), table
+        chosen = max(table, key=lambda t: (t["coverage@10"], -t["discount"], -t["weight"]))
+    return {"weight": float(chosen["weight"]), "discount": float(chosen["discount"])}, table
