@@ -97,7 +97,8 @@ def test_dvc_repro_on_synthetic_data(repo_copy):
     assert np.all(users[:, -1] == 1.0)
     assert json.loads((repo_copy / "plots" / "embeddings" / "neighbours.json").read_text())
     rank = json.loads((repo_copy / "metrics" / "rank.json").read_text())
-    assert rank["trees"] >= 1 and rank["discount"] in [t["discount"] for t in rank["discounts"]]
+    assert rank["trees"] >= 1 and {"weight": rank["weight"], "discount": rank["discount"]} in [
+        {"weight": t["weight"], "discount": t["discount"]} for t in rank["grid"]]
     assert {"booster.txt", "ranker.json", "itemitem.npz", "movie_facts.npz"} <= {
         p.name for p in (repo_copy / "models" / "ranker").iterdir()}
     for png in ["train/curves.png", "evaluate/metric_at_k.png", "embeddings/projection.png",
