@@ -15,6 +15,7 @@ from movierec.ranking.build import learn_ranker
 from movierec.ranking.plots import plot_curves, plot_importance, write_curves
 from movierec.ranking.training import RankConfig
 from movierec.training.inputs import load_pipeline_data
+from movierec.training.tracking import file_md5, find_run, metric_name, mlflow_run
 from movierec.utils import load_params, make_config, set_seed, write_json
 
 
@@ -49,6 +50,13 @@ def main() -> None:
     write_curves(learned.curves, plots / "ndcg_by_stage.csv")
     plot_curves(learned.curves, plots / "ndcg_by_stage.png")
     v = learned.report["validation"]
+    # the training run of this checkpoint gets the ranker's choices and validation figures
+    with mlflow_run("rank", run_id=find_run("checkpoint_md5", file_md5(args.model))) as mlflow:
+        mlflow.log_metrics({metric_name(f"rank_val_{name}_{k}"): x for name in ("two_tower", "two_tower+ranker", "ease")
+                            for k, x in v[name].items()})  # fmt: skip
+        mlflow.log_metrics({"rank_trees": learned.report["trees"], "rank_weight": learned.report["weight"],
+                            "rank_discount": learned.report["discount"], "rank_min_ratings": learned.report["min_ratings"],
+                            "rank_seconds": learned.report["fit_seconds"]})  # fmt: skip
     print(f"ranker: {learned.report['trees']} trees, weight {learned.report['weight']}, discount "
           f"{learned.report['discount']}; validation NDCG@10 "
           f"two-tower {v['two_tower']['ndcg@10']:.4f}, +ranker {v['two_tower+ranker']['ndcg@10']:.4f}, EASE "
