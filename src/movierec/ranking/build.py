@@ -62,7 +62,8 @@ def learn_ranker(data: PipelineData, model, train: pd.DataFrame, cfg: RankConfig
     stage.settings.weight, stage.settings.discount, stage.settings.trees = blend["weight"], blend["discount"], trees
     chosen = next(t for t in table if t["weight"] == blend["weight"] and t["discount"] == blend["discount"])
     cold_users = user_sample(relevant, cfg.cold_start_users, seed)
-    stage.settings.min_ratings, cold = choose_min_ratings(model, stage, thin, data, cold_users, cfg.min_ratings_tried, seed)
+    stage.settings.min_ratings, cold = choose_min_ratings(model, stage, thin, data, cold_users, cfg.min_ratings_tried,
+                                                          seed)  # fmt: skip
     two_tower = judge(rows, -rows.x[:, FEATURES.index("two_tower_rank")], relevant, data.n_movies)
     report = {
         "validation": {
@@ -74,7 +75,8 @@ def learn_ranker(data: PipelineData, model, train: pd.DataFrame, cfg: RankConfig
             "users": len(users), "rows": int(len(rows.label)), "relevant_labels": int(rows.label.sum()),
             "coverage_floor": floor,
         },
-        "trees": trees, **blend, "min_ratings": stage.settings.min_ratings, "cold_start": cold, "grid": table, "fit_seconds": round(time.perf_counter() - t0, 1),
+        "trees": trees, **blend, "min_ratings": stage.settings.min_ratings, "cold_start": cold, "grid": table,
+        "fit_seconds": round(time.perf_counter() - t0, 1),
     }  # fmt: skip
     gain = stage.booster.feature_importance("gain")
     importance = {f: float(g) for f, g in zip(FEATURES, gain)}

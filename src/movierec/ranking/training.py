@@ -6,8 +6,9 @@ Which ratings each model sees:
 - the ranker learns from the validation split: for each validation user, the features come from their
   training ratings alone (as if the validation ratings were still to come), and a candidate's label is 1 when
   the user rated it in validation at or above the relevance threshold;
-- its settings (the number of trees, its weight beside the two-tower, the popularity discount) are chosen by cross-validation over validation
-  users: folds of users, each fold judged by a booster that did not learn from it;
+- its settings (the number of trees, its weight beside the two-tower, the popularity discount) are chosen by
+  cross-validation over validation users: folds of users, each fold judged by a booster that did not learn
+  from it; the profile size from which it serves, by validation cold start;
 - the test split is read once, by the `evaluate` stage, for the configuration chosen.
 """
 
@@ -76,8 +77,8 @@ class RankConfig:
     lambda_l2: float = 10.0
     max_trees: int = 300
     folds: int = 5
-    max_users: int = 20000
-    cold_start_users: int = 2000
+    max_users: int = 4000
+    cold_start_users: int = 1000
     threads: int = 2
 
     def __post_init__(self):
