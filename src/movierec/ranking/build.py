@@ -40,30 +40,41 @@ def learn_ranker(data: PipelineData, model, train: pd.DataFrame, cfg: RankConfig
     validation. ``thin``: the ordering served below ``min_ratings`` (a scorer whose exclusions are the
     training ratings), against which each threshold of ``cfg.min_ratings_tried`` is judged."""
     t0 = time.perf_counter()
+    seconds: dict[str, float] = {}
+
+    def lap(name: str) -> None:  # where the stage's time goes, for metrics/rank.json
+        seconds[name] = round(time.perf_counter() - t0 - sum(seconds.values()), 1)
+
     facts = MovieFacts.build(train, data.movie_features, recent_weeks)
     ease = EASEScorer(data.train, data.n_movies, ease_lambda, ease_max_items)
+    lap("fit_itemitem")
     relevant = user_sample(data.val_relevant, cfg.max_users, seed)
     ease_val, _, _ = evaluate_scorer(ease, data.train, relevant, [10], data.n_movies)
     itemitem = sparse_ease(ease, cfg.itemitem_top_k)
     del ease
+    lap("ease_validation")
     settings = RankerSettings(candidates=cfg.candidates, itemitem_candidates=cfg.itemitem_candidates)
     stage = TwoStage(movie_vectors(model), itemitem, facts, None, settings)
     users = np.array(sorted(relevant), np.int64)
     vectors = user_vectors(model, data.train)  # from the training ratings: validation is still to come
     rows = ranking_rows(stage, vectors, data.train, relevant, users, progress=progress)
+    lap("features")
     n_relevant = sum(len(relevant[int(u)]) for u in users)
     off = rows.offsets()
     tt_only = sum(float(rows.label[a : a + cfg.candidates].sum()) for a in off[:-1])
     oof, trees, curve = cross_validate(rows, cfg, seed)
+    lap("cross_validation")
     floor = cfg.coverage_vs_ease * ease_val["coverage@10"]
     blend, table = choose_blend(rows, oof, facts.log_popularity, relevant, data.n_movies, floor, cfg.weights,
                                 cfg.discounts)  # fmt: skip
     stage.booster = fit_booster(rows, cfg, trees, seed)
+    lap("fit_booster")
     stage.settings.weight, stage.settings.discount, stage.settings.trees = blend["weight"], blend["discount"], trees
     chosen = next(t for t in table if t["weight"] == blend["weight"] and t["discount"] == blend["discount"])
     cold_users = user_sample(relevant, cfg.cold_start_users, seed)
     stage.settings.min_ratings, cold = choose_min_ratings(model, stage, thin, data, cold_users, cfg.min_ratings_tried,
                                                           seed)  # fmt: skip
+    lap("choose_min_ratings")
     two_tower = judge(rows, -rows.x[:, FEATURES.index("two_tower_rank")], relevant, data.n_movies)
     report = {
         "validation": {
@@ -76,7 +87,7 @@ def learn_ranker(data: PipelineData, model, train: pd.DataFrame, cfg: RankConfig
             "coverage_floor": floor,
         },
         "trees": trees, **blend, "min_ratings": stage.settings.min_ratings, "cold_start": cold, "grid": table,
-        "fit_seconds": round(time.perf_counter() - t0, 1),
+        "fit_seconds": round(time.perf_counter() - t0, 1), "seconds": seconds,
     }  # fmt: skip
     gain = stage.booster.feature_importance("gain")
     importance = {f: float(g) for f, g in zip(FEATURES, gain)}

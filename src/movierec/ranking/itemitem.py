@@ -20,7 +20,8 @@ def sparse_ease(ease: EASEScorer, top_k: int) -> sp.csr_matrix:
     k = min(top_k, len(items) - 1)
     if k <= 0:
         return sp.csr_matrix((n_movies, n_movies), dtype=np.float32)
-    cols = np.argpartition(-b, k - 1, axis=1)[:, :k]
+    # a block of rows at a time: the whole matrix's sort indices would be twice its size again (int64)
+    cols = np.concatenate([np.argpartition(-b[s : s + 1024], k - 1, axis=1)[:, :k] for s in range(0, len(b), 1024)])
     vals = np.take_along_axis(b, cols, axis=1).ravel()
     rows = np.repeat(items, k)
     return sp.csr_matrix((vals.astype(np.float32), (rows, items[cols.ravel()])), shape=(n_movies, n_movies))
