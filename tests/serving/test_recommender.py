@@ -324,3 +324,12 @@ def test_a_visitor_session_is_ranked_as_the_evaluation_ranks_it(rec):
     scores = TwoStageScorer(rec.model, stage)(np.array([0]), RatingLists.from_frame(frame, 1))[0].numpy()
     offline = [int(rec.movie_ids[i]) for i in np.argsort(-scores, kind="stable")[:10]]
     assert [m["movie_id"] for m in served["items"]] == offline
+
+
+def test_the_filter_mask_is_the_filter_rule(rec):
+    """The item-to-item candidates' mask (one array operation) agrees with the rule the other lists use."""
+    for genres, lo, hi in [(None, None, None), ([rec.genres[0]], None, None), (None, 1990, None),
+                           (rec.genres[:2], 1985, 1999), (None, None, 1970)]:  # fmt: skip
+        mask = rec._allowed(genres, lo, hi)
+        rule = [rec._passes(i, set(genres or ()), lo, hi) for i in range(len(rec.movie_ids))]
+        assert (mask is None and all(rule)) or mask.tolist() == rule

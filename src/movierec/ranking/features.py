@@ -53,6 +53,10 @@ class MovieFacts:
     genres: sp.csr_matrix  # (n_movies, n_genres) 0/1
     tags: sp.csr_matrix  # (n_movies, n_tags) 0/1
 
+    def __post_init__(self):
+        # dense for the request path: a few dozen genres, and row picks of a dense array cost microseconds
+        self.genre_rows = self.genres.toarray().astype(np.float32)  # (n_movies, n_genres)
+
     @classmethod
     def build(cls, train: pd.DataFrame, movie_features: pd.DataFrame, recent_weeks: int) -> "MovieFacts":
         """From the training ratings (``movie_idx, rating, timestamp``) and ``movie_features``."""
@@ -139,16 +143,16 @@ def pair_features(items: np.ndarray, ratings: np.ndarray, cand: np.ndarray, tt: 
     mean = float(ratings.mean()) if n else np.nan
     out[:, 10], out[:, 11] = np.log1p(n), mean
     out[:, 12] = float(ratings.std()) if n else np.nan
-    cg = facts.genres[cand]  # (c, G)
-    n_genres = np.asarray(cg.sum(axis=1)).ravel()
+    cg = facts.genre_rows[cand]  # (c, G)
+    n_genres = cg.sum(axis=1)
     if n:
-        hist_g = facts.genres[items]  # (n, G)
-        g_count = np.asarray(hist_g.sum(axis=0)).ravel()
-        g_stars = np.asarray(hist_g.T @ ratings.astype(np.float32)).ravel()
+        hist_g = facts.genre_rows[items]  # (n, G)
+        g_count = hist_g.sum(axis=0)
+        g_stars = hist_g.T @ ratings.astype(np.float32)
         lift = np.where(g_count > 0, g_stars / np.maximum(g_count, 1) - mean, 0.0)
         with np.errstate(invalid="ignore", divide="ignore"):
             out[:, 13] = np.where(n_genres > 0, (cg @ (g_count / n)) / n_genres, 0.0)
-            known = np.asarray(cg @ (g_count > 0).astype(np.float32)).ravel()
+            known = cg @ (g_count > 0).astype(np.float32)
             out[:, 14] = np.where(known > 0, (cg @ lift) / known, np.nan)
         liked = items[ratings >= mean]
         profile = np.asarray(facts.tags[liked].sum(axis=0)).ravel()

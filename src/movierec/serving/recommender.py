@@ -112,6 +112,7 @@ class Recommender:
         self._genres = cat["genres"].tolist()
         self._tags = cat["tags"].tolist() if "tags" in cat else [[] for _ in range(len(cat))]  # older bundles: none
         self._years = [None if pd.isna(y) else int(y) for y in cat["year"]]
+        self._year_array = np.array([np.nan if y is None else y for y in self._years], np.float64)
         self._counts = cat["rating_count"].to_numpy(np.int64)
         self._title_lc = pd.Series([search_form(t) for t in cat["title"].astype(str)])
         self._by_popularity = np.argsort(-self._counts, kind="stable")
@@ -283,9 +284,18 @@ class Recommender:
         """Movies within the filters (None: no filter), for the item-to-item candidates."""
         if not genres and year_min is None and year_max is None:
             return None
-        want = set(genres or ())
-        return np.fromiter((self._passes(i, want, year_min, year_max) for i in range(len(self.movie_ids))), bool,
-                           len(self.movie_ids))  # fmt: skip
+        ok = np.ones(len(self.movie_ids), bool)
+        if genres:
+            ok &= self._genre_hot[:, [self.genres.index(g) for g in genres]].any(axis=1)
+        if year_min is not None or year_max is not None:
+            years = self._year_array
+            ok &= ~np.isnan(years)
+            with np.errstate(invalid="ignore"):
+                if year_min is not None:
+                    ok &= years >= year_min
+                if year_max is not None:
+                    ok &= years <= year_max
+        return ok
 
     def for_ratings(self, rated: dict[int, float], k: int = 10, genres=None, year_min=None, year_max=None,
                     explain=False) -> dict:  # fmt: skip
