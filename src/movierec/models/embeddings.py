@@ -31,14 +31,15 @@ def movie_vectors(model: TwoTower) -> np.ndarray:
         return model.eval().movie_vectors().numpy().astype(np.float32)
 
 
-def user_vectors(model: TwoTower, known: RatingLists, batch: int = 4096) -> np.ndarray:
-    """``(n_users, dim)`` float32 from each user's known ratings (the model's ``rank_history`` most recent;
-    0: all), in ``user_idx`` order, at most ``batch`` users at a time."""
+def user_vectors(model: TwoTower, known: RatingLists, batch: int = 4096, users: np.ndarray | None = None) -> np.ndarray:
+    """``(len(users), dim)`` float32 from each user's known ratings (the model's ``rank_history`` most recent;
+    0: all), in the order of ``users`` (default: every user, in ``user_idx`` order), at most ``batch`` users at
+    a time."""
     out = []
     model.eval()
+    every = np.arange(known.n_users) if users is None else np.asarray(users, np.int64)
     with torch.no_grad():
-        for users, items, ratings, mask in history_chunks(known, np.arange(known.n_users), model.cfg.rank_history,
-                                                          max_users=batch):  # fmt: skip
+        for users, items, ratings, mask in history_chunks(known, every, model.cfg.rank_history, max_users=batch):
             uid = torch.from_numpy(users) if model.cfg.use_user_id else None
             out.append(model.user_vectors(items, ratings, mask, uid).numpy())
     return np.concatenate(out).astype(np.float32) if out else np.zeros((0, model.cfg.vector_dim), np.float32)

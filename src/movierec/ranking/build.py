@@ -9,18 +9,22 @@ import numpy as np
 import pandas as pd
 
 from movierec.evaluation.baselines import EASEScorer
-from movierec.evaluation.protocol import evaluate_scorer, user_sample
+from movierec.evaluation.metrics import hits_matrix, ndcg_at_k
+from movierec.evaluation.protocol import cold_start_ndcg, evaluate_scorer, user_sample
 from movierec.models.embeddings import movie_vectors, user_vectors
 from movierec.ranking.features import FEATURES, MovieFacts
 from movierec.ranking.itemitem import sparse_ease
 from movierec.ranking.ranker import RankerSettings, TwoStage
+from movierec.ranking.scorer import TwoStageScorer
 from movierec.ranking.training import (
     RankConfig,
+    blended,
     choose_blend,
     cross_validate,
     fit_booster,
     judge,
     ranking_rows,
+    top_by_score,
 )
 from movierec.training.inputs import PipelineData
 
@@ -94,24 +98,12 @@ def learn_ranker(data: PipelineData, model, train: pd.DataFrame, cfg: RankConfig
     ks = list(range(1, 21))
     curves = {
         "two_tower": _ndcg_curve(rows, -rows.x[:, FEATURES.index("two_tower_rank")], relevant, data.n_movies, ks),
-        "two_tower+ranker": _ndcg_curve(rows, _final(rows, oof, facts, blend), relevant, data.n_movies, ks),
+        "two_tower+ranker": _ndcg_curve(rows, blended(rows, oof, facts.log_popularity, blend["weight"], blend["discount"]), relevant, data.n_movies, ks),
     }
     return Learned(stage, report, {"k": ks, **curves}, importance)
 
 
-def _final(rows, oof, facts, blend) -> np.ndarray:
-    from movierec.ranking.ranker import final_scores
-
-    off = rows.offsets()
-    pop, tt = facts.log_popularity[rows.cand], rows.x[:, FEATURES.index("two_tower_score")]
-    return np.concatenate([final_scores(tt[a:b], oof[a:b], pop[a:b], blend["weight"], blend["discount"])
-                           for a, b in zip(off[:-1], off[1:])])  # fmt: skip
-
-
 def _ndcg_curve(rows, score, relevant, n_movies, ks) -> list[float]:
-    from movierec.evaluation.metrics import hits_matrix, ndcg_at_k
-    from movierec.ranking.training import top_by_score
-
     top = top_by_score(rows, score, max(ks))
     rel = [relevant[int(u)] for u in rows.users]
     hits = hits_matrix(top, rel)
@@ -123,9 +115,6 @@ def choose_min_ratings(model, stage: TwoStage, thin, data: PipelineData, relevan
     """The smallest profile size of ``tried`` from which the ranker's validation NDCG@10, with each user
     embedded from that many of their training ratings, is at least the ``thin`` ordering's (the largest of
     ``tried`` when none is); and the figures it was chosen on."""
-    from movierec.evaluation.protocol import cold_start_ndcg
-    from movierec.ranking.scorer import TwoStageScorer
-
     if thin is None:
         return min(tried), {}
     saved = stage.settings.min_ratings

@@ -108,13 +108,7 @@ class TwoStage:
     def exact_candidates(self, vector: np.ndarray, exclude: np.ndarray) -> np.ndarray:
         """The two-tower's top ``candidates`` over the whole catalogue, none of ``exclude``: what an exact
         index search returns."""
-        scores = self.movie_vectors @ np.asarray(vector, np.float32)
-        scores[np.asarray(exclude, np.int64)] = -np.inf
-        n = min(self.settings.candidates, int(np.isfinite(scores).sum()))
-        if n <= 0:
-            return np.zeros(0, np.int64)
-        top = np.argpartition(-scores, n - 1)[:n]
-        return top[np.lexsort((top, -scores[top]))].astype(np.int64)
+        return self._best(self.movie_vectors @ np.asarray(vector, np.float32), exclude)
 
     def exact_candidates_many(self, vectors: np.ndarray, histories: list[np.ndarray]) -> list[np.ndarray]:
         """:meth:`exact_candidates` for many users at once (``(B, dim)`` vectors, one history each): one matrix
@@ -122,12 +116,18 @@ class TwoStage:
         out = []
         for s in range(0, len(vectors), 256):
             scores = np.asarray(vectors[s : s + 256], np.float32) @ self.movie_vectors.T
-            for row, seen in zip(scores, histories[s : s + 256]):
-                row[np.asarray(seen, np.int64)] = -np.inf
-                n = min(self.settings.candidates, int(np.isfinite(row).sum()))
-                top = np.argpartition(-row, n - 1)[:n] if n > 0 else np.zeros(0, np.int64)
-                out.append(top[np.lexsort((top, -row[top]))].astype(np.int64))
+            out.extend(self._best(row, seen) for row, seen in zip(scores, histories[s : s + 256]))
         return out
+
+    def _best(self, scores: np.ndarray, exclude: np.ndarray) -> np.ndarray:
+        """The ``candidates`` best of one user's catalogue ``scores`` (changed in place), none of ``exclude``,
+        best first (ties: the lower movie_idx)."""
+        scores[np.asarray(exclude, np.int64)] = -np.inf
+        n = min(self.settings.candidates, int(np.isfinite(scores).sum()))
+        if n <= 0:
+            return np.zeros(0, np.int64)
+        top = np.argpartition(-scores, n - 1)[:n]
+        return top[np.lexsort((top, -scores[top]))].astype(np.int64)
 
     # ----- files ----------------------------------------------------------------------------------------
     def save(self, folder: str | Path) -> None:

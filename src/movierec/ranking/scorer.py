@@ -7,20 +7,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from movierec.models.embeddings import user_vectors
 from movierec.ranking.features import user_lists
 from movierec.ranking.ranker import TwoStage
-from movierec.training.data import RatingLists, history_chunks
-
-
-def user_vectors_of(model, known: RatingLists, users: np.ndarray) -> np.ndarray:
-    """``(len(users), dim)``: the user tower over each user's ``known`` ratings, as the embed stage exports
-    them (the model's ``rank_history`` most recent; 0: all)."""
-    out = []
-    with torch.no_grad():
-        for chunk, items, ratings, mask in history_chunks(known, users, model.cfg.rank_history):
-            uid = torch.from_numpy(chunk) if model.cfg.use_user_id else None
-            out.append(model.user_vectors(items, ratings, mask, uid).numpy())
-    return np.concatenate(out).astype(np.float32) if out else np.zeros((0, model.cfg.vector_dim), np.float32)
+from movierec.training.data import RatingLists
 
 
 class TwoStageScorer:
@@ -41,7 +31,7 @@ class TwoStageScorer:
         if thin.any():
             out[torch.from_numpy(np.flatnonzero(thin))] = torch.as_tensor(self.thin(users[thin], known)).float()
         rich = np.flatnonzero(~thin)
-        vectors = user_vectors_of(self.model, known, users[rich])
+        vectors = user_vectors(self.model, known, users=users[rich])
         lists = [user_lists(known, int(users[row])) for row in rich]
         tt = self.stage.exact_candidates_many(vectors, [items for items, _ in lists])
         for row, v, (items, ratings), cand in zip(rich, vectors, lists, tt):

@@ -173,19 +173,23 @@ def judge(rows: RankingRows, score: np.ndarray, relevant: dict[int, np.ndarray],
             f"coverage@{k}": catalog_coverage(top, k, n_movies)}  # fmt: skip
 
 
+def blended(rows: RankingRows, booster: np.ndarray, log_popularity: np.ndarray, weight: float,
+            discount: float) -> np.ndarray:  # fmt: skip
+    """Every row's served score (:func:`~movierec.ranking.ranker.final_scores`, user by user) for booster
+    scores ``booster``."""
+    off = rows.offsets()
+    pop, tt = log_popularity[rows.cand], rows.x[:, FEATURES.index("two_tower_score")]
+    return np.concatenate([final_scores(tt[a:b], booster[a:b], pop[a:b], weight, discount)
+                           for a, b in zip(off[:-1], off[1:])])  # fmt: skip
+
+
 def choose_blend(rows: RankingRows, oof: np.ndarray, log_popularity: np.ndarray, relevant: dict, n_movies: int,
                  min_coverage: float, weights: list[float], discounts: list[float]) -> tuple[dict, list[dict]]:  # fmt: skip
     """The ``(weight, discount)`` of the grid with the best out-of-fold NDCG@10 among those whose coverage@10
     reaches ``min_coverage`` (the most coverage when none does; ties: the smaller settings); and the grid's
     figures."""
-    off = rows.offsets()
-    pop = log_popularity[rows.cand]
-    tt = rows.x[:, FEATURES.index("two_tower_score")]
-
-    def scores(w: float, d: float) -> np.ndarray:
-        return np.concatenate([final_scores(tt[a:b], oof[a:b], pop[a:b], w, d) for a, b in zip(off[:-1], off[1:])])
-
-    table = [{"weight": w, "discount": d, **judge(rows, scores(w, d), relevant, n_movies)} for w in weights for d in discounts]
+    table = [{"weight": w, "discount": d, **judge(rows, blended(rows, oof, log_popularity, w, d), relevant, n_movies)}
+             for w in weights for d in discounts]  # fmt: skip
     ok = [t for t in table if t["coverage@10"] >= min_coverage]
     if ok:
         chosen = max(ok, key=lambda t: (t["ndcg@10"], -t["discount"], -t["weight"]))
