@@ -57,7 +57,8 @@ def main() -> None:
                             for k, x in v[name].items()})  # fmt: skip
         mlflow.log_metrics({"rank_trees": learned.report["trees"], "rank_weight": learned.report["weight"],
                             "rank_discount": learned.report["discount"], "rank_min_ratings": learned.report["min_ratings"],
-                            "rank_seconds": learned.report["fit_seconds"]})  # fmt: skip
+                            "rank_seconds": learned.report["fit_seconds"],
+                            **{f"rank_seconds_{k}": t for k, t in learned.report["seconds"].items()}})  # fmt: skip
     print(f"ranker: {learned.report['trees']} trees, weight {learned.report['weight']}, discount "
           f"{learned.report['discount']}; validation NDCG@10 "
           f"two-tower {v['two_tower']['ndcg@10']:.4f}, +ranker {v['two_tower+ranker']['ndcg@10']:.4f}, EASE "
