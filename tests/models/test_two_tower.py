@@ -197,6 +197,26 @@ def test_rank_history_sets_what_ranking_pools():
         make_model(max_history=0)
 
 
+@pytest.mark.parametrize("kw", [{}, {"similarity": "cosine"}, {"use_user_id": True}])
+def test_leave_one_out_is_the_vector_of_the_shorter_history(kw):
+    torch.manual_seed(0)
+    model = make_model(**kw).eval()
+    items = torch.tensor([3, 7, 1, 9, 4, 0])
+    stars = torch.tensor([5.0, 1.0, 4.0, 2.5, 3.0, 4.5])
+    n = len(items)
+    keep = ~torch.eye(n, dtype=torch.bool)
+    who = torch.full((n,), 2)
+    with torch.no_grad():
+        slow = model.user_vectors(items.expand(n, n), stars.expand(n, n), keep, user_idx=who)
+        fast = model.leave_one_out(items, stars, user_idx=2)
+        some = model.leave_one_out(items, stars, model.history_table(), rows=torch.tensor([4, 1]), user_idx=2)
+        alone = model.leave_one_out(items[:1], stars[:1])
+        empty = model.user_vectors(items[:1][None], stars[:1][None], torch.zeros(1, 1, dtype=torch.bool))
+    assert torch.allclose(fast, slow, atol=1e-5)
+    assert torch.allclose(some, slow[[4, 1]], atol=1e-5)
+    assert torch.allclose(alone, empty, atol=1e-6)  # a one-rating history without its rating: no history at all
+
+
 def test_genome_is_read_and_kept_in_half_precision(tmp_path):
     genome = np.random.default_rng(0).random((N_MOVIES, 4)).astype(np.float32)
     cfg = TwoTowerConfig(n_users=N_USERS, n_movies=N_MOVIES, n_genres=2, n_tags=3, tags_per_movie=1, n_genome=4,

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from movierec.explanations.context import CONTEXT, natural_title
 from movierec.errors import MovieRecError
 from movierec.serving.bundle import load_bundle
 from movierec.serving.recommender import NotFoundError, Paths, Recommender, journey, search_form
@@ -110,10 +111,10 @@ def test_visitor_ratings_embed_like_the_user_tower_and_exclude_rated(rec):
     assert len(out["items"]) == 10
     assert not set(liked) & {m["movie_id"] for m in out["items"]}
     for m in out["items"]:
-        assert m["explanation"].startswith("Because you rated ")
-        # grounded: every title named is one the visitor rated
-        named = [t for t in (rec.movie(rec.movie_idx[x])["title"] for x in liked) if t in m["explanation"]]
-        assert named
+        # grounded: every title named is one the visitor rated, and cited
+        titles = [natural_title(rec.movie(rec.movie_idx[x])["title"]) for x in liked]
+        assert {t for t in titles if t in m["explanation"]} == {natural_title(a.title) for a in m["_context"].anchors}
+    assert sum(m["_context"].reason == "rated" for m in out["items"]) >= 5
     # same ratings, same answer; different ratings, different answer
     assert rec.for_ratings({m: 5.0 for m in liked}, k=10)["items"] == [
         {k: v for k, v in m.items() if k not in ("explanation", "explanation_source", "_context")} for m in out["items"]]
@@ -193,25 +194,57 @@ def test_search_puts_articles_back_and_ignores_accents(rec, monkeypatch):
     assert [m["title"] for m in rec.search("matrix")["items"]] == ["Matrix, The (1999)", "Matrix Reloaded, The (2003)"]
 
 
-def test_explanations_cite_liked_related_movies_and_vary_along_a_list(rec):
-    """The Matrix used to be explained by Toy Story, and a harsh critic's whole list by the same two movies."""
+def test_explanations_cite_the_liked_ratings_a_score_rests_on(rec):
+    """Reasons used to cite a harsh critic's 2-star ratings and the same two movies all along a list: now each
+    cites the liked ratings whose removal lowers its score the most, none more than twice per list."""
+    from movierec.serving.recommender import CITED, MAX_CITED
+
     counts = np.diff(rec.bundle.indptr)
-    u = int(np.flatnonzero(counts >= 20)[0])
-    items, ratings = rec.bundle.history(u)
-    found = rec.for_user(next(uid for uid, x in rec.user_idx.items() if x == u), k=10)["items"]
-    cited: dict[int, int] = {}
-    picks = []
-    for m in found:
-        i = rec.movie_idx[m["movie_id"]]
-        top = rec.anchors(i, items, ratings, cited)
-        assert len(top) == 2 and (ratings[top] >= ratings.mean()).all()  # liked by this user's own standard
-        for t in top:
-            cited[int(items[t])] = cited.get(int(items[t]), 0) + 1
-        picks.append(tuple(sorted(int(items[t]) for t in top)))
-    assert len({m for p in picks for m in p}) > 2 * 3  # not the same two movies all along the list
-    first = rec.anchors(rec.movie_idx[found[0]["movie_id"]], items, ratings, {})
-    again = rec.anchors(rec.movie_idx[found[0]["movie_id"]], items, ratings, {int(items[t]): 3 for t in first})
-    assert set(first).isdisjoint(again)  # movies already cited give way to others
+    by_idx = {u: uid for uid, u in rec.user_idx.items()}
+    for u in np.flatnonzero(counts >= 20)[:5]:
+        items, ratings = rec.bundle.history(int(u))
+        found = [rec.movie_idx[m["movie_id"]] for m in rec.for_user(by_idx[int(u)], k=10)["items"]]
+        contexts = rec.contexts(found, items, ratings)
+        liked = rec.liked(ratings)
+        drops = rec.score_drops(np.array(found), items, ratings, liked)
+        title = {rec._titles[items[p]]: p for p in liked}
+        uses: dict[int, int] = {}
+        for k, ctx in enumerate(contexts):
+            column = dict(zip(liked.tolist(), drops[:, k]))
+            free = [p for p in liked.tolist() if uses.get(p, 0) < MAX_CITED]
+            if ctx.reason != "rated":  # no liked rating free to cite raises this score
+                assert not ctx.anchors and max(column[p] for p in free) <= 0
+                continue
+            assert 1 <= len(ctx.anchors) <= CITED
+            cited = [title[a.title] for a in ctx.anchors]
+            assert all(a.stars >= max(3.5, ratings.mean()) for a in ctx.anchors)
+            # the first cited rating lowers the score most among those still free to cite
+            assert column[cited[0]] == max(column[p] for p in free) > 0
+            for p in cited:
+                uses[p] = uses.get(p, 0) + 1
+        assert uses and max(uses.values()) <= MAX_CITED
+
+
+def test_score_drops_are_the_score_without_each_rating(rec):
+    items, ratings = rec.bundle.history(0)
+    found = np.array([5, 17])
+    rows = np.array([0, len(items) - 1])
+    drops = rec.score_drops(found, items, ratings, rows)
+    for j, p in enumerate(rows):
+        keep = np.arange(len(items)) != p
+        without = rec.embed(items[keep], ratings[keep])
+        full = rec.embed(items, ratings)
+        assert np.allclose(drops[j], [rec._score(full, i) - rec._score(without, i) for i in found], atol=1e-4)
+
+
+def test_disliked_ratings_are_never_cited(rec):
+    one = rec.for_ratings({int(rec.movie_ids[0]): 0.5}, k=5, explain=True)["items"]
+    assert all(m[CONTEXT].anchors == () and "0.5" not in m["explanation"] for m in one)
+    critic = {int(m): s for m, s in zip(rec.movie_ids[:12], [2.0, 2.5, 3.0, 3.0, 2.0, 1.5, 3.5, 2.5, 2.0, 3.0, 4.0, 2.0])}
+    out = rec.for_ratings(critic, k=10, explain=True)["items"]
+    stars = [a.stars for m in out for a in m[CONTEXT].anchors]
+    assert stars and min(stars) >= 3.5
+    assert all(m[CONTEXT].reason in {"rated", "trending", "genres", "taste"} for m in out)
 
 
 def test_the_journey_from_no_ratings_to_a_rich_profile(rec):

@@ -39,6 +39,10 @@ class Anchor:
     stars: float
 
 
+# why a movie is on the list, when it is not (only) the visitor's own ratings: the template says which
+REASONS = ("rated", "trending", "genres", "taste")
+
+
 @dataclass(frozen=True)
 class Context:
     """Everything an explanation of ``title`` for one profile may say. Titles are as the catalogue has them."""
@@ -46,7 +50,7 @@ class Context:
     title: str
     year: int | None
     genres: tuple[str, ...]
-    anchors: tuple[Anchor, ...]  # liked by the user's own standard, closest in taste first
+    anchors: tuple[Anchor, ...]  # liked ratings whose removal lowers the movie's score the most, largest first
     shared: tuple[str, ...]  # genres the movie shares with the anchors
     user_mean: float  # the user's mean rating (stars)
     user_count: int  # how many movies the user rated
@@ -55,6 +59,8 @@ class Context:
     popularity_rank: int  # 1: the most rated movie of the catalogue
     list_rank: int  # 1: the top recommendation
     tags: tuple[str, ...] = ()  # the movie's most used tags (lower-case), where the data has tags
+    reason: str = "rated"  # one of REASONS: "rated" when there are anchors
+    top_genres: tuple[str, ...] = ()  # "genres": genres of many of the user's liked movies that the movie is in
 
     def digest(self) -> str:
         """A hash of everything the explanation may say (the cache key's part that changes with the profile)."""
@@ -64,10 +70,73 @@ class Context:
         return [self.title, *(a.title for a in self.anchors)]
 
 
+# genres in words: the noun a movie of that genre is called, and the word that qualifies another genre's noun
+_NOUN = {"Action": "action film", "Adventure": "adventure", "Animation": "animated film", "Children": "family film",
+         "Comedy": "comedy", "Crime": "crime film", "Documentary": "documentary", "Drama": "drama",
+         "Fantasy": "fantasy", "Film-Noir": "film noir", "Horror": "horror film", "Musical": "musical",
+         "Mystery": "mystery", "Romance": "romance", "Sci-Fi": "science-fiction film", "Thriller": "thriller",
+         "War": "war film", "Western": "western"}  # fmt: skip
+_ADJECTIVE = {"Action": "action", "Adventure": "adventure", "Animation": "animated", "Children": "family",
+              "Comedy": "comic", "Crime": "crime", "Documentary": "documentary", "Drama": "dramatic",
+              "Fantasy": "fantasy", "Film-Noir": "noir", "Horror": "horror", "Musical": "musical",
+              "Mystery": "mystery", "Romance": "romantic", "Sci-Fi": "science-fiction", "Thriller": "suspense",
+              "War": "war", "Western": "western"}  # fmt: skip
+# which genre names the thing (a "romantic comedy", not a "comic romance"): the first of these the movie has
+_NOUN_FIRST = ("Documentary", "Western", "Musical", "Film-Noir", "Horror", "Thriller", "Mystery", "Comedy", "Romance",
+               "War", "Crime", "Sci-Fi", "Fantasy", "Adventure", "Action", "Animation", "Children", "Drama")  # fmt: skip
+_ADJECTIVE_FIRST = ("Animation", "Children", "Romance", "Sci-Fi", "Fantasy", "Crime", "Action", "Adventure", "War",
+                    "Comedy", "Mystery", "Horror", "Thriller", "Drama", "Musical", "Western", "Documentary",
+                    "Film-Noir")  # fmt: skip
+_RUDE = re.compile(r"fuck|shit|crap|bad|boring|moldy|overrated|stupid|sucks|worst|awful", re.IGNORECASE)
+
+
+def genre_words(genres) -> str:
+    """A movie's genres as a person says them: ``("Animation", "Children", "Comedy")`` -> "animated family
+    comedy"; no genre (or only IMAX) -> "film"."""
+    known = [g for g in genres if g in _NOUN]
+    if not known:
+        return "film"
+    noun = next(g for g in _NOUN_FIRST if g in known)
+    others = [g for g in _ADJECTIVE_FIRST if g in known and g != noun]
+    if len(others) > 1 and "Drama" in others:  # nearly every film is "dramatic": say it only when nothing else
+        others.remove("Drama")
+    adjectives = [_ADJECTIVE[g] for g in others][:2]
+    return " ".join([*adjectives, _NOUN[noun]])
+
+
+def with_article(phrase: str) -> str:
+    return ("an " if phrase[0] in "aeiou" else "a ") + phrase
+
+
+def _and(parts: list[str]) -> str:
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def usable_tags(tags, n: int = 2) -> list[str]:
+    """Up to ``n`` of a movie's most used tags worth quoting: short, plain, not a verdict or a curse."""
+    return [t for t in tags if t.isascii() and len(t) <= 24 and not _RUDE.search(t) and '"' not in t][:n]
+
+
 def template(ctx: Context) -> str:
-    """The sentence without a model: the anchors with their stars, and the genres they share."""
+    """The sentence without a model, from the context's facts alone, in words a person would use; the list's
+    items take turns among a few phrasings, so that ten reasons do not read as one form filled in ten times."""
+    what = genre_words(ctx.genres)
+    tags = usable_tags(ctx.tags)
+    tagged = f", tagged {_and([f'“{t}”' for t in tags])}" if tags else ""
+    title = natural_title(ctx.title)
+    if ctx.reason == "trending":
+        return f"Trending now: {title} is among the most rated movies of the latest weeks, {with_article(what)}{tagged}."
+    if ctx.reason == "genres" and ctx.top_genres:
+        favourites = _and([_NOUN[g] + "s" if not _NOUN[g].endswith("y") else _NOUN[g][:-1] + "ies"
+                           for g in ctx.top_genres if g in _NOUN])  # fmt: skip
+        return f"Many of the movies you liked are {favourites}, and {title} is {with_article(what)}{tagged}."
     if not ctx.anchors:
-        return f"Popular with people whose ratings resemble yours; it is {', '.join(ctx.genres) or 'unclassified'}."
-    parts = [f"{a.title} {stars_text(a.stars)}" for a in ctx.anchors]
-    text = "Because you rated " + " and ".join(parts)
-    return text + (f"; it shares {', '.join(ctx.shared)}." if ctx.shared else ".")
+        return f"Close to what people with ratings like yours enjoy: {with_article(what)}{tagged}."
+    names = [natural_title(a.title) for a in ctx.anchors]
+    rated = _and([f"{n} {stars_text(a.stars)}" for n, a in zip(names, ctx.anchors)])
+    # "another" names only what the cited movies are too
+    kind = ("another " + genre_words(ctx.shared)) if ctx.shared else with_article(what)
+    phrasings = (f"Because you liked {_and(names)}: {kind}{tagged}.",
+                 f"You gave {rated}; {title} is {kind}{tagged}.",
+                 f"For a fan of {_and(names)}, {kind}{tagged}.")  # fmt: skip
+    return phrasings[(ctx.list_rank - 1) % len(phrasings)]

@@ -167,7 +167,11 @@ class TwoTower(nn.Module):
         std_r = ((dev * dev).sum(1, keepdim=True) / n).sqrt()
         pooled = nn.functional.embedding_bag(items, table, per_sample_weights=m / n, mode="sum")
         liked = nn.functional.embedding_bag(items, table, per_sample_weights=dev / n, mode="sum")
-        stats = torch.cat([(mean_r - 3.5) / 1.0, std_r, torch.log1p(m.sum(1, keepdim=True)) / 5.0], dim=1)
+        return self._user_out(pooled, liked, mean_r, std_r, m.sum(1, keepdim=True), user_idx)
+
+    def _user_out(self, pooled, liked, mean_r, std_r, count, user_idx) -> torch.Tensor:
+        """The user tower past its pooling: what :meth:`user_vectors` and :meth:`leave_one_out` share."""
+        stats = torch.cat([(mean_r - 3.5) / 1.0, std_r, torch.log1p(count) / 5.0], dim=1)
         u = self.user_mlp(torch.cat([pooled, liked, stats], dim=1))
         if self.user_id is not None and user_idx is not None:
             known = (user_idx >= 0).float().unsqueeze(1)
@@ -175,6 +179,27 @@ class TwoTower(nn.Module):
         if self.cfg.item_bias:  # the movie vector's last entry is its bias: a constant 1 here adds it
             u = nn.functional.pad(u, (0, 1), value=1.0)
         return self._finish(u)
+
+    def leave_one_out(self, items: torch.Tensor, ratings: torch.Tensor, table: torch.Tensor | None = None,
+                      rows: torch.Tensor | None = None, user_idx: int = -1) -> torch.Tensor:  # fmt: skip
+        """``(n,)`` one user's rated movies and stars -> ``(len(rows), dim)``: row ``j`` is the user's vector with
+        the rated movie ``rows[j]`` (a position in ``items``; all when None) left out, exactly as
+        :meth:`user_vectors` would embed that shorter history. The pooled sums are taken once and each left-out
+        movie subtracted from them, so that any number of leave-one-out vectors costs one pass of the small MLP
+        (what explanations use to find the ratings a score rests on)."""
+        if table is None:
+            table = self.history_table()
+        t_all, r_all = table[items], ratings.float().unsqueeze(1)  # (n, d), (n, 1)
+        t, r = (t_all, r_all) if rows is None else (t_all[rows], r_all[rows])
+        count = torch.full_like(r, float(len(items) - 1))
+        n = count.clamp(min=1.0)
+        s, rs, rr = t_all.sum(0), (r_all * t_all).sum(0), (r_all * r_all).sum()
+        mean_r = (r_all.sum() - r) / n
+        pooled = (s - t) / n
+        liked = (rs - r * t) / n - mean_r * pooled
+        std_r = ((rr - r * r) / n - mean_r * mean_r).clamp(min=0.0).sqrt()
+        who = torch.full((len(r),), user_idx, dtype=torch.long)
+        return self._user_out(pooled, liked, mean_r, std_r, count, who)
 
     def history_table(self) -> torch.Tensor:
         """``(n_movies + 1, dim)``: what each rated movie contributes to a user vector (last row: padding)."""

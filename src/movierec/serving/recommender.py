@@ -29,7 +29,9 @@ from movierec.ranking.ranker import BOOSTER, TwoStage, load_two_stage
 from movierec.serving.bundle import Bundle, load_bundle
 from movierec.training.tracking import file_md5
 
-LIKED = 4.0  # stars: a rating that can ground an explanation
+LIKED = 3.5  # stars: a rating that can ground an explanation (and at or above the user's own mean)
+CITED = 2  # ratings an explanation cites at most
+MAX_CITED = 2  # movies of one list that one rating may explain
 
 # the visitor's journey, by how many ratings a profile holds: (from, stage, what the page says)
 JOURNEY = [(0, "new", "New here: trending now"), (1, "learning", "Learning your taste"),
@@ -219,46 +221,76 @@ class Recommender:
         rated[seen] = True
         return not any(rated[i] for i, _ in found)
 
-    def anchors(self, i: int, items: np.ndarray, ratings: np.ndarray, cited: dict[int, int], n: int = 2) -> np.ndarray:
-        """Up to ``n`` of the user's rated movies (indices into ``items``) to explain movie ``i`` by: liked by
-        the user's own standard (at or above their mean rating), then the closest in taste to ``i``, favouring
-        shared genres and the user's higher stars, and movies not yet cited in this list (``cited``: movie ->
-        times cited so far), so that the list's explanations do not all point at the same two."""
-        liked = np.flatnonzero(ratings >= ratings.mean())
-        anchors = items[liked]
-        shared = (self._genre_hot[anchors] & self._genre_hot[i]).sum(axis=1) / max(int(self._genre_hot[i].sum()), 1)
-        spread = max(float(ratings.max() - ratings.min()), 1.0)
-        score = (self._unit[anchors] @ self._unit[i] + 0.3 * shared + 0.1 * (ratings[liked] - ratings.mean()) / spread
-                 - 0.3 * np.array([cited.get(int(a), 0) for a in anchors]))  # fmt: skip
-        return liked[np.argsort(-score, kind="stable")[:n]]
+    def liked(self, ratings: np.ndarray) -> np.ndarray:
+        """Positions of the ratings an explanation may cite: at least ``LIKED`` stars and at or above the user's
+        own mean (a harsh critic's 3.5 is praise, a generous rater's 4 may not be)."""
+        return np.flatnonzero(ratings >= max(LIKED, float(ratings.mean())))
 
-    def context(self, i: int, items: np.ndarray, ratings: np.ndarray, cited: dict[int, int], rank: int) -> Context:
-        """What an explanation of movie ``i`` (``rank`` in its list) for the profile ``items``/``ratings`` may
-        say; the anchors it cites are counted in ``cited``."""
-        top = self.anchors(i, items, ratings, cited)
-        for t in top:
-            cited[int(items[t])] = cited.get(int(items[t]), 0) + 1
-        shared = tuple(g for g in self._genres[i] if any(g in self._genres[items[t]] for t in top))
-        near = self._genre_hot[items] @ self._genre_hot[i] > 0  # the user's movies sharing a genre with i
-        return Context(title=self._titles[i], year=self._years[i], genres=tuple(self._genres[i]),
-                       anchors=tuple(Anchor(self._titles[items[t]], float(ratings[t])) for t in top), shared=shared,
-                       user_mean=round(float(ratings.mean()), 2), user_count=len(items), genre_count=int(near.sum()),
-                       genre_mean=round(float(ratings[near].mean()), 2) if near.any() else None,
-                       popularity_rank=int(self._popularity_rank[i]), list_rank=rank,
-                       tags=tuple(self._tags[i]))  # fmt: skip
+    def score_drops(self, found: np.ndarray, items: np.ndarray, ratings: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """``(len(rows), len(found))``: how much the two-tower's score of each movie of ``found`` falls when the
+        rating at position ``rows[j]`` of the profile is left out of the user vector (exact, one batch)."""
+        h = self.model.cfg.rank_history  # the vector sees the latest h ratings only: older ones weigh nothing
+        lo = len(items) - h if h and len(items) > h else 0
+        inside = rows >= lo
+        out = np.zeros((len(rows), len(found)), np.float32)
+        if not inside.any():
+            return out
+        it, r = torch.as_tensor(items[lo:], dtype=torch.long), torch.as_tensor(ratings[lo:], dtype=torch.float32)
+        with torch.no_grad():
+            full = self.model.user_vectors(it[None], r[None], torch.ones(1, len(it), dtype=torch.bool), table=self._table)
+            loo = self.model.leave_one_out(it, r, self._table, rows=torch.as_tensor(rows[inside] - lo))
+        movies = self.movie_vectors[found]
+        if self._inv_norm is not None:
+            movies = movies * self._inv_norm[found, None]
+        out[inside] = (full - loo).numpy() @ movies.T
+        return out
 
-    def _items(self, found, explain: bool, items: np.ndarray | None = None, ratings: np.ndarray | None = None) -> list[dict]:
+    def contexts(self, found: list[int], items: np.ndarray, ratings: np.ndarray, trending: bool = False) -> list[Context]:
+        """What the explanation of each movie of a list (movie_idx, best first) for the profile ``items`` /
+        ``ratings`` may say. Each cites up to ``CITED`` liked ratings, those whose removal lowers its score the
+        most, and no rating is cited for more than ``MAX_CITED`` movies of the list; where no liked rating raises
+        the score, the reason says what does instead (``trending``: the list was fused with the trending movies)."""
+        found_arr = np.asarray(found, np.int64)
+        liked = self.liked(ratings)
+        drops = self.score_drops(found_arr, items, ratings, liked) if len(liked) else np.zeros((0, len(found)))
+        favourite = self._favourite_genres(items[liked])
+        trend = set(self._by_trend[: self._n_trending].tolist()) if trending else set()
+        near_all = self._genre_hot[items]
+        cited: dict[int, int] = {}
+        out = []
+        for k, i in enumerate(found_arr.tolist()):
+            order = np.argsort(-drops[:, k], kind="stable")
+            top = [int(liked[j]) for j in order if drops[j, k] > 0 and cited.get(int(liked[j]), 0) < MAX_CITED][:CITED]
+            for t in top:
+                cited[t] = cited.get(t, 0) + 1
+            mine = tuple(g for g in favourite if g in self._genres[i])
+            reason = "rated" if top else "trending" if i in trend else "genres" if mine else "taste"
+            near = near_all @ self._genre_hot[i] > 0  # the user's movies sharing a genre with i
+            out.append(Context(
+                title=self._titles[i], year=self._years[i], genres=tuple(self._genres[i]),
+                anchors=tuple(Anchor(self._titles[items[t]], float(ratings[t])) for t in top),
+                shared=tuple(g for g in self._genres[i] if any(g in self._genres[items[t]] for t in top)),
+                user_mean=round(float(ratings.mean()), 2), user_count=len(items), genre_count=int(near.sum()),
+                genre_mean=round(float(ratings[near].mean()), 2) if near.any() else None,
+                popularity_rank=int(self._popularity_rank[i]), list_rank=k + 1, tags=tuple(self._tags[i]),
+                reason=reason, top_genres=mine if reason == "genres" else ()))  # fmt: skip
+        return out
+
+    def _favourite_genres(self, liked_items: np.ndarray, n: int = 3, least: int = 3) -> list[str]:
+        """The ``n`` genres of the most liked movies (at least ``least`` of them), most first."""
+        counts = self._genre_hot[liked_items].sum(axis=0)
+        return [self.genres[g] for g in np.argsort(-counts, kind="stable")[:n] if counts[g] >= least]
+
+    def _items(self, found, explain: bool, items: np.ndarray | None = None, ratings: np.ndarray | None = None,
+               trending: bool = False) -> list[dict]:  # fmt: skip
         """The answer's items; explained ones carry the template's text and, under ``CONTEXT``, their context
         (taken out by the explainer before the answer is encoded)."""
-        out, cited = [], {}
-        for rank, (i, score) in enumerate(found, 1):
-            m = self.movie(i, score)
-            if explain and items is not None and len(items):
-                ctx = self.context(i, items, ratings, cited, rank)
+        out = [self.movie(i, score) for i, score in found]
+        if explain and items is not None and len(items):
+            for m, ctx in zip(out, self.contexts([i for i, _ in found], items, ratings, trending)):
                 m["explanation"] = template(ctx)
                 m["explanation_source"] = "template"  # where the text came from
                 m[CONTEXT] = ctx
-            out.append(m)
         return out
 
     def for_user(self, user_id: int, k: int = 10, genres=None, year_min=None, year_max=None, explain=None) -> dict:
@@ -316,8 +348,8 @@ class Recommender:
             source = "two_tower+trending"
         else:
             found, source = self._ranked(vector, items, ratings, k, genres, year_min, year_max)
-        return {"source": source, "journey": journey(len(rated)),
-                "explain": bool(explain), "items": self._items(found, explain, items, ratings)}  # fmt: skip
+        return {"source": source, "journey": journey(len(rated)), "explain": bool(explain),
+                "items": self._items(found, explain, items, ratings, trending=source == "two_tower+trending")}
 
     def _score(self, vector: np.ndarray, i: int) -> float:
         """The model's score of movie ``i`` for a user vector, as the index computes it."""
