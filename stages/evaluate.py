@@ -17,7 +17,7 @@ from movierec.evaluation.protocol import (
     segment_metrics,
     user_sample,
 )
-from movierec.evaluation.similar import similar_report
+from movierec.evaluation.similar import blend_similarity, similar_report
 from movierec.evaluation.trending import TrendBlendScorer, trend_order
 from movierec.models.embeddings import movie_vectors
 from movierec.models.two_tower import load_checkpoint, taste_part
@@ -77,7 +77,10 @@ def main() -> None:
     # "similar movies": the served ranking (cosine of taste vectors) beside co-occurrence, same pairs
     with torch.no_grad():
         taste = taste_part(model.movie_vectors().numpy(), model.cfg)
-    similar = similar_report(taste, data.known, relevant, float(ev["relevance_threshold"]))
+    stage = load_two_stage(args.ranker, movie_vectors(model))
+    served = blend_similarity(taste, stage.itemitem, stage.settings.similar_weight)
+    similar = similar_report(taste, data.known, relevant, float(ev["relevance_threshold"]), served=served,
+                             titles=data.movie_features["title"].astype(str).tolist())  # fmt: skip
     seconds = time.perf_counter() - t0
     write_json(args.similar, similar)
     write_json(args.metrics, results)
@@ -100,8 +103,9 @@ def main() -> None:
     tt, ease, ranked = results["two_tower"], results["ease"], results["two_tower+ranker"]
     print(f"NDCG@10: two-tower {tt['ndcg@10']:.4f}, +ranker {ranked['ndcg@10']:.4f}, EASE {ease['ndcg@10']:.4f}, popularity "
           f"{results['popularity']['ndcg@10']:.4f}; coverage@10: two-tower {tt['coverage@10']:.4f}, +ranker {ranked['coverage@10']:.4f}, "
-          f"EASE {ease['coverage@10']:.4f}; similar movies hit@10: two-tower {similar['two_tower']['similar_hit@10']:.4f}, "
-          f"ItemKNN {similar['itemknn']['similar_hit@10']:.4f}; {seconds:.0f} s")  # fmt: skip
+          f"EASE {ease['coverage@10']:.4f}; similar movies excess@10: served {similar['served']['similar_excess@10']:.4f}, "
+          f"two-tower {similar['two_tower']['similar_excess@10']:.4f}, ItemKNN {similar['itemknn']['similar_excess@10']:.4f}, "
+          f"popularity {similar['popularity']['similar_excess@10']:.4f}; {seconds:.0f} s")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ def main() -> None:
     thin = TrendBlendScorer(TwoTowerScorer(model, known_users=False), trend_order(Path(args.prepared), data.movie_features, weeks),
                             data.n_movies, float(params["index"]["trending_blend"]), data.train)  # fmt: skip
     learned = learn_ranker(data, model, train, cfg, params["seed"], float(ev["ease_lambda"]), int(ev["ease_max_items"]),
-                           weeks, thin=thin, progress=True)  # fmt: skip
+                           weeks, thin=thin, progress=True, threshold=float(ev["relevance_threshold"]))  # fmt: skip
     learned.stage.save(args.out)
     # metrics hold what a rerun reproduces; timings go to the log and MLflow
     write_json(args.metrics, {k: v for k, v in learned.report.items() if k not in ("fit_seconds", "seconds")})
@@ -57,13 +57,15 @@ def main() -> None:
                             for k, x in v[name].items()})  # fmt: skip
         mlflow.log_metrics({"rank_trees": learned.report["trees"], "rank_weight": learned.report["weight"],
                             "rank_discount": learned.report["discount"], "rank_min_ratings": learned.report["min_ratings"],
+                            "similar_weight": learned.report["similar_weight"],
                             "rank_seconds": learned.report["fit_seconds"],
                             **{f"rank_seconds_{k}": t for k, t in learned.report["seconds"].items()}})  # fmt: skip
     print(f"ranker: {learned.report['trees']} trees, weight {learned.report['weight']}, discount "
           f"{learned.report['discount']}; validation NDCG@10 "
           f"two-tower {v['two_tower']['ndcg@10']:.4f}, +ranker {v['two_tower+ranker']['ndcg@10']:.4f}, EASE "
           f"{v['ease']['ndcg@10']:.4f}; coverage@10 +ranker {v['two_tower+ranker']['coverage@10']:.4f} (floor "
-          f"{v['coverage_floor']:.4f}); from {learned.report['min_ratings']} ratings; {learned.report['fit_seconds']} s "
+          f"{v['coverage_floor']:.4f}); from {learned.report['min_ratings']} ratings; similar movies: item-to-item "
+          f"weight {learned.report['similar_weight']}; {learned.report['fit_seconds']} s "
           f"({', '.join(f'{k} {t} s' for k, t in learned.report['seconds'].items())})")  # fmt: skip
 
 

@@ -2,13 +2,22 @@
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from movierec.evaluation.similar import (
+    blend_neighbours,
+    blend_similarity,
+    chance_hit_rate,
+    choose_similar_weight,
     itemknn_similarity,
     liked,
     most_similar,
     neighbour_lists,
     popularity_similarity,
+    row_scaled,
+    series_groups,
+    series_share,
+    similar_figures,
     similar_hit_rate,
     similar_report,
     unit_rows,
@@ -66,10 +75,66 @@ def test_the_report_puts_the_model_beside_itemknn_and_popularity():
     rng = np.random.default_rng(0)
     known = lists([[(int(m), 5.0) for m in rng.choice(30, 8, replace=False)] for _ in range(40)])
     relevant = {u: rng.choice(30, 3, replace=False) for u in range(40)}
-    out = similar_report(rng.normal(size=(30, 4)).astype(np.float32), known, relevant, 4.0, k=5)
-    assert set(out) == {"two_tower", "itemknn", "popularity"}
+    taste = rng.normal(size=(30, 4)).astype(np.float32)
+    assert set(similar_report(taste, known, relevant, 4.0, k=5)) == {"two_tower", "itemknn", "popularity"}
+    titles = [f"Title{i:02d} (2000)" for i in range(28)] + ["Saga (1990)", "Saga 2 (1992)"]
+    out = similar_report(taste, known, relevant, 4.0, k=5, served=vector_similarity(taste, True), titles=titles)
+    assert set(out) == {"served", "two_tower", "itemknn", "popularity"} and out["served"] == out["two_tower"]
+    assert out["served"]["series_movies"] == 2
     assert all(0 <= m["similar_hit@5"] <= 1 for m in out.values())
     # popularity names the same handful of movies for every movie (ties in the counts give a few more)
     assert out["popularity"]["distinct_neighbours"] < 0.5 < out["two_tower"]["distinct_neighbours"]
     counts = popularity_similarity(known, 30)(np.array([0]))[0]
     assert counts.sum() == 40 * 8
+
+
+def test_chance_is_the_hit_rate_of_lists_that_ignore_their_movie():
+    """Popularity (the same list for every movie) hits as often with the users' held-out movies shuffled as
+    without: its excess is about 0, however high its hit rate; a list that follows its movie keeps a margin."""
+    rng = np.random.default_rng(1)
+    n, users = 40, 300
+    before_rows, after = [], {}
+    for u in range(users):  # two tastes: movies 0-19 and 20-39, each user's liked movies all from one
+        side = 20 * (u % 2)
+        picks = rng.choice(20, 6, replace=False) + side
+        before_rows.append([(int(m), 5.0) for m in picks[:3]])
+        after[u] = np.concatenate([picks[3:], [39]])  # movie 39: liked by everyone (popular)
+    before = lists(before_rows)
+    same_side = np.array([[j for j in range(n) if j != i and (j < 20) == (i < 20)][:5] for i in range(n)])
+    popular = np.tile([39, 38, 37, 36, 35], (n, 1))
+    fit, pop = similar_figures(same_side, before, after, k=5), similar_figures(popular, before, after, k=5)
+    assert pop["similar_hit@5"] > 0 and abs(pop["similar_excess@5"]) < 0.02
+    assert fit["similar_excess@5"] > 0.05 > pop["similar_excess@5"]
+    assert fit["similar_hit@5"] - fit["similar_chance@5"] == pytest.approx(fit["similar_excess@5"])
+    assert chance_hit_rate(same_side, before, after, k=5, seed=3) == chance_hit_rate(same_side, before, after, k=5, seed=3)
+
+
+def test_the_blend_adds_scaled_item_to_item_weights_to_the_cosine():
+    v = np.array([[1, 0], [0.9, 0.1], [0, 1], [0.6, 0.8]], np.float32)
+    ii = sp.csr_matrix(np.array([[0, 0, 4, 2], [0, 0, 0, 0], [1, 0, 0, -3], [0, 0, 0, 0]], np.float32))
+    scaled = row_scaled(ii)
+    assert scaled.toarray()[0].tolist() == [0, 0, 1, 0.5] and scaled.toarray()[2].tolist() == pytest.approx([1 / 3, 0, 0, -1])
+    assert [j for j, _ in most_similar(unit_rows(v), 0, 3)] == [1, 3, 2]
+    # 0.6 + 0.5 and 0 + 1 beat 0.99 + 0
+    assert [j for j, _ in most_similar(unit_rows(v), 0, 3, scaled, 1.0)] == [3, 2, 1]
+    nb = blend_neighbours(v, ii, [0.0, 1.0], 2, rows=np.array([0, 2]), batch=1)
+    for w in (0.0, 1.0):
+        full = neighbour_lists(blend_similarity(v, ii, w), 4, 2)
+        assert nb[w][[0, 2]].tolist() == full[[0, 2]].tolist() and (nb[w][[1, 3]] == -1).all()
+    # fans of 0 go on to like 2, and fans of 2 like 3: the item-to-item weights say so, the cosine names 1 for 0
+    ii = sp.csr_matrix(np.array([[0, 0, 4, 0], [0, 0, 0, 0], [0, 0, 0, 1], [0, 0, 0, 0]], np.float32))
+    known = lists([[(0, 5.0)], [(0, 5.0)], [(2, 5.0)], [(2, 5.0)]])
+    after = {0: np.array([2]), 1: np.array([2]), 2: np.array([3]), 3: np.array([3])}
+    best, table = choose_similar_weight(v, ii, known, after, 4.0, [0.0, 1.0], 4, k=1)
+    assert best == 1.0 and set(table) == {"0.0", "1.0"}  # item-to-item names 2 for 0, as its fans went on to like
+
+
+def test_series_are_found_by_their_names_and_counted_in_the_lists():
+    titles = ["Toy Story (1995)", "Toy Story 2 (1999)", "Matrix, The (1999)", "Matrix Reloaded, The (2003)",
+              "Back to the Future Part II (1989)", "Back to the Future (1985)", "Heat (1995)",
+              "Lord of the Rings: The Two Towers, The (2002)", "Lord of the Rings: The Fellowship of the Ring, The (2001)"]
+    groups = series_groups(titles)
+    assert sorted(groups) == [[0, 1], [2, 3], [4, 5], [7, 8]]
+    nb = np.array([[1, 6], [6, 0], [3, 0], [6, 2], [5, 6], [6, 0], [0, 1], [8, 0], [6, 0]])
+    assert series_share(nb, groups, k=1) == {"series_any@1": 4 / 8, "series_all@1": 4 / 8, "series_movies": 8}
+    assert series_share(nb, groups, k=2)["series_any@2"] == 6 / 8

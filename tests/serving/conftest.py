@@ -63,6 +63,7 @@ def project(tmp_path_factory) -> Path:
     params["model"].update(embedding_dim=16, hidden_dims=[32])
     params["train"].update(epochs=2)
     params["index"].update(demo_min_ratings=10)
+    params["rank"].update(similar_weights=[0.5])  # "similar movies" with item-to-item weights, whatever validation says
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     stages = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]
     env = _env(MOVIEREC_CACHE=str(root / ".cache"))  # MLflow writes root/mlflow.db

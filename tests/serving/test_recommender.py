@@ -152,19 +152,22 @@ def test_no_ratings_means_trending_then_popular_movies_labelled_as_such(rec):
     assert all(m["year"] is not None and m["year"] >= 1990 for m in rec.popular(5, year_min=1990)["items"])
 
 
-def test_similar_movies_exclude_the_movie_itself(rec):
+def test_similar_movies_exclude_the_movie_itself(rec, rec_off):
     m = int(rec.movie_ids[0])
-    out = rec.similar(m, k=5)
-    assert out["movie"]["movie_id"] == m and len(out["items"]) == 5
-    assert m not in [x["movie_id"] for x in out["items"]]
-    # ranked by the cosine of taste vectors: the movies' bias column (item_bias, on in the default params) and
-    # the vectors' lengths play no part
+    # without the ranker: the cosine of taste vectors; the movies' bias column (item_bias, on in the default
+    # params) and the vectors' lengths play no part
     assert rec.model.cfg.item_bias
     taste = rec.movie_vectors[:, :-1].astype(np.float64)
     cosine = taste @ taste[0] / (np.linalg.norm(taste, axis=1) * np.linalg.norm(taste[0]))
-    exact = [int(rec.movie_ids[j]) for j in np.argsort(-cosine, kind="stable") if j != 0][:5]
-    assert [x["movie_id"] for x in out["items"]] == exact
-    assert [x["score"] for x in out["items"]] == pytest.approx(sorted(cosine[1:], reverse=True)[:5], abs=1e-4)  # answers round to 4 places
+    # with it: plus the rank stage's item-to-item weights of the movie, its largest scaled to 1
+    row = rec.ranker.itemitem[0].toarray()[0].astype(np.float64)
+    blend = cosine + rec.ranker.settings.similar_weight * row / np.abs(row).max()
+    for r, scores in ((rec_off, cosine), (rec, blend)):
+        out = r.similar(m, k=5)
+        assert out["movie"]["movie_id"] == m and len(out["items"]) == 5
+        exact = [j for j in np.argsort(-scores, kind="stable") if j != 0][:5]
+        assert [x["movie_id"] for x in out["items"]] == [int(rec.movie_ids[j]) for j in exact]
+        assert [x["score"] for x in out["items"]] == pytest.approx(scores[exact], abs=1e-4)  # answers round to 4 places
 
 
 def test_title_search_prefers_titles_that_start_with_the_query(rec):

@@ -9,21 +9,9 @@ from dataclasses import asdict, dataclass
 
 import orjson
 
+from movierec.data.titles import natural_title
+
 CONTEXT = "_context"  # an explained item's context in an answer, until the explainer takes it out
-
-# MovieLens moves a leading article to the end of a title ("Town, The (2010)"); people say "The Town (2010)"
-_ARTICLE_LAST = re.compile(r"^(?P<name>.+?), (?P<article>the|a|an|le|la|les|l'|il|der|die|das|el|los|las|un|une)"
-                           r"(?P<rest>( \(.*)?)$", re.IGNORECASE)  # fmt: skip
-
-
-def natural_title(title: str) -> str:
-    """``"Town, The (2010)"`` -> ``"The Town (2010)"``; other titles unchanged."""
-    m = _ARTICLE_LAST.match(title)
-    if not m:
-        return title
-    gap = "" if m["article"].endswith("'") else " "
-    return f"{m['article']}{gap}{m['name']}{m['rest']}"
-
 
 def stars_text(stars: float) -> str:
     """4.5 -> "4.5 stars", 5.0 -> "5 stars", 1.0 -> "1 star"."""

@@ -11,7 +11,9 @@ import pandas as pd
 from movierec.evaluation.baselines import EASEScorer
 from movierec.evaluation.metrics import hits_matrix, ndcg_at_k
 from movierec.evaluation.protocol import cold_start_ndcg, evaluate_scorer, user_sample
+from movierec.evaluation.similar import choose_similar_weight
 from movierec.models.embeddings import movie_vectors, user_vectors
+from movierec.models.two_tower import taste_part
 from movierec.ranking.features import FEATURES, MovieFacts
 from movierec.ranking.itemitem import sparse_ease
 from movierec.ranking.ranker import RankerSettings, TwoStage
@@ -38,7 +40,8 @@ class Learned:
 
 
 def learn_ranker(data: PipelineData, model, train: pd.DataFrame, cfg: RankConfig, seed: int, ease_lambda: float,
-                 ease_max_items: int, recent_weeks: int, thin=None, progress: bool = False) -> Learned:  # fmt: skip
+                 ease_max_items: int, recent_weeks: int, thin=None, progress: bool = False,
+                 threshold: float = 4.0) -> Learned:  # fmt: skip
     """Fit the item-to-item model on the training split, then the ranker on the validation split (see
     :mod:`movierec.ranking.training`), and choose its tree count, popularity discount and ``min_ratings`` on
     validation. ``thin``: the ordering served below ``min_ratings`` (a scorer whose exclusions are the
@@ -57,7 +60,13 @@ def learn_ranker(data: PipelineData, model, train: pd.DataFrame, cfg: RankConfig
     itemitem = sparse_ease(ease, cfg.itemitem_top_k)
     del ease
     lap("ease_validation")
-    settings = RankerSettings(candidates=cfg.candidates, itemitem_candidates=cfg.itemitem_candidates)
+    # "similar movies" reads the same item-to-item weights: their share beside the taste cosine, on validation
+    taste = taste_part(movie_vectors(model), model.cfg)
+    similar_weight, similar = choose_similar_weight(taste, itemitem, data.train, data.val_relevant, threshold,
+                                                    cfg.similar_weights, cfg.similar_movies)  # fmt: skip
+    lap("similar_movies")
+    settings = RankerSettings(candidates=cfg.candidates, itemitem_candidates=cfg.itemitem_candidates,
+                              similar_weight=similar_weight)  # fmt: skip
     stage = TwoStage(movie_vectors(model), itemitem, facts, None, settings)
     users = np.array(sorted(relevant), np.int64)
     vectors = user_vectors(model, data.train)  # from the training ratings: validation is still to come
@@ -91,6 +100,7 @@ def learn_ranker(data: PipelineData, model, train: pd.DataFrame, cfg: RankConfig
             "coverage_floor": floor,
         },
         "trees": trees, **blend, "min_ratings": stage.settings.min_ratings, "cold_start": cold, "grid": table,
+        "similar_weight": similar_weight, "similar": similar,
         "fit_seconds": round(time.perf_counter() - t0, 1), "seconds": seconds,
     }  # fmt: skip
     gain = stage.booster.feature_importance("gain")

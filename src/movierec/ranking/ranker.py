@@ -35,6 +35,7 @@ class RankerSettings:
     discount: float = 0.0  # minus this x standardised log popularity
     min_ratings: int = 1  # profiles with fewer ratings keep the first stage's ordering (count)
     trees: int = 0  # boosting rounds of the saved booster (count)
+    similar_weight: float = 0.0  # "similar movies": the item-to-item weights' share beside the taste cosine
 
 
 def standardise(v: np.ndarray) -> np.ndarray:

@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 
 from movierec.errors import MovieRecError
-from movierec.evaluation.similar import most_similar, unit_rows
+from movierec.evaluation.similar import most_similar, row_scaled, unit_rows
 from movierec.models.two_tower import TwoTower, load_checkpoint, taste_part
 from movierec.retrieval.index import OVERFETCH_MAX, Filters, MovieIndex, open_index
 from movierec.explanations.context import CONTEXT, Anchor, Context, natural_title, template
@@ -137,6 +137,8 @@ class Recommender:
         # the second stage; a missing or damaged ranker stops the start here, never a request
         self.ranker: TwoStage | None = load_two_stage(paths.ranker, movie_vectors) if paths.ranker else None
         self.ranker_version = f"ranker-{file_md5(paths.ranker / BOOSTER)[:12]}" if paths.ranker else "ranker-off"
+        self._similar_weight = self.ranker.settings.similar_weight if self.ranker else 0.0
+        self._itemitem = row_scaled(self.ranker.itemitem) if self.ranker else None
         self._warm_up()
 
     def _warm_up(self, n: int = 64) -> None:
@@ -395,11 +397,12 @@ class Recommender:
                 "items": out}  # fmt: skip
 
     def similar(self, movie_id: int, k: int = 10) -> dict:
-        """The ``k`` movies whose taste vectors are closest in cosine: of the designs measured on validation
-        (bench/bench_similar.py), the one that matches co-occurrence (ItemKNN); the index's dot product favoured
-        movies with long vectors over related ones. An exact scan, one product per movie."""
+        """The ``k`` movies most like this one: the cosine of taste vectors plus, with the ranker loaded, its
+        item-to-item weights (co-rating evidence: sequels, series) at the share the rank stage chose on
+        validation (evaluation/similar.py). An exact scan, one product per movie."""
         i = self._idx(movie_id)
-        return {"movie": self.movie(i), "items": self._items(most_similar(self._unit, i, k), False)}
+        found = most_similar(self._unit, i, k, self._itemitem, self._similar_weight)
+        return {"movie": self.movie(i), "items": self._items(found, False)}
 
     def search(self, query: str, limit: int = 10) -> dict:
         q = search_form(query)
