@@ -99,6 +99,24 @@ def test_onboarding_flow_with_a_session(server):
     assert server.post("/session", {"session_id": sid})[1]["n_ratings"] == 12  # the bad request stored nothing
 
 
+def test_a_rating_can_be_taken_back(server):
+    status, onb = server.post("/onboarding", {"n": 15})
+    ratings = [{"movie_id": m["movie_id"], "rating": 4.5} for m in onb["items"][:4]]
+    status, a = server.post("/rate", {"ratings": ratings, "k": 10})
+    sid, gone = a["session_id"], ratings[0]["movie_id"]
+    status, b = server.post("/unrate", {"session_id": sid, "movie_ids": [gone], "k": 10})
+    assert status == 200 and b["n_ratings"] == 3 and b["cached"] is False
+    assert server.post("/session", {"session_id": sid, "k": 10})[1]["items"] == b["items"]  # a's answer is dropped
+    # recommended as if the rating had never been given
+    status, fresh = server.post("/rate", {"ratings": ratings[1:], "k": 10})
+    assert [m["movie_id"] for m in b["items"]] == [m["movie_id"] for m in fresh["items"]]
+    assert server.post("/unrate", {"session_id": sid, "movie_ids": [gone], "k": 10})[1]["n_ratings"] == 3  # again: no error
+    assert server.post("/rate", {"session_id": sid, "ratings": ratings[:1]})[1]["n_ratings"] == 4  # and rated again
+    assert server.post("/unrate", {"session_id": "0123456789abcdef", "movie_ids": [gone]})[0] == 404
+    assert server.post("/unrate", {"session_id": sid, "movie_ids": [10**8]})[0] == 404
+    assert server.post("/unrate", {"session_id": sid, "movie_ids": []})[0] == 400
+
+
 def test_popular_similar_search_and_demo(server, project):
     status, pop = server.post("/popular", {"k": 5})
     assert status == 200 and pop["source"] == "popular" and len(pop["items"]) == 5

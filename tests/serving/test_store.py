@@ -7,7 +7,7 @@ import redis
 
 from movierec.serving import store as store_module
 from movierec.serving.store import (
-    SESSION_KEYS_PREFIX, CreationLimit, MemoryKV, Session, SessionFull, SessionNotFound, SessionUnavailable, Store,
+    SESSION_KEYS_PREFIX, REMOVED, CreationLimit, MemoryKV, Session, SessionFull, SessionNotFound, SessionUnavailable, Store,
     TooManySessions,
 )  # fmt: skip
 from tests.serving.conftest import RedisServer, free_port
@@ -71,6 +71,44 @@ def test_cache_and_session_invalidation(store):
         store.session_rate("s1", {40: 1.0, 50: 1.0, 60: 1.0}, new=False, max_ratings=5)
     assert full.value.args[0] == 6 and store.session_get("s1") == second  # nothing stored
     assert store.backend == ("memory" if store.redis is None else "redis")
+
+
+def test_a_rating_taken_back_is_gone_and_frees_its_place(store):
+    store.session_rate("u", {10: 4.5, 20: 1.0, 30: 3.0}, new=True, max_ratings=3)
+    key = store.cache_key("v", "session", {"session_id": "u"})
+    store.cache_set(key, b"{}", session_id="u")
+    after = store.session_rate("u", {20: REMOVED, 99: REMOVED}, new=False, max_ratings=3)  # 99: never rated, no error
+    assert after.ratings == {10: 4.5, 30: 3.0} and after.removed == {20, 99} and after.version == 2
+    assert store.session_get("u") == after and store.cache_get(key) is None  # the answers made with it are dropped
+    # a removed rating does not count against the most a session holds, and can be given again
+    again = store.session_rate("u", {40: 2.0}, new=False, max_ratings=3)
+    assert again.ratings == {10: 4.5, 30: 3.0, 40: 2.0}
+    assert store.session_rate("u", {20: 5.0}, new=False, max_ratings=4).ratings[20] == 5.0
+    with pytest.raises(SessionNotFound):
+        store.session_rate("nobody", {1: REMOVED}, new=False, max_ratings=3)
+
+
+def test_a_rating_taken_back_stays_gone_through_a_redis_restart():
+    """Each worker keeps a copy of the sessions it serves and fills it back into a Redis that lost everything:
+    the removal is filled back with the rest, whichever worker took it. (Copies fill in only what Redis lacks,
+    first come first kept: a worker that last saw the session before the removal and fills first brings the
+    rating back, as it would an older value of a rating changed since.)"""
+    server = RedisServer(free_port())
+    server.start()
+    one, two = (Store(server.url, cache_ttl=60, session_ttl=60) for _ in range(2))
+    for s in (one, two):
+        s.redis.retry_after = 0.2
+    one.session_rate("t", {1: 4.0, 2: 5.0}, new=True, max_ratings=10)
+    assert two.session_get("t").ratings == {1: 4.0, 2: 5.0}  # two's copy holds movie 2
+    assert two.session_rate("t", {2: REMOVED}, new=False, max_ratings=10).ratings == {1: 4.0}
+    assert one.session_get("t").ratings == {1: 4.0}  # one's copy now holds the removal too
+    server.stop()
+    server.start()  # without persistence: empty
+    assert _eventually(lambda: one.session_get("t") is not None and two.session_get("t") is not None)
+    assert one.session_get("t").ratings == two.session_get("t").ratings == {1: 4.0}
+    for s in (one, two):
+        s.close()
+    server.stop()
 
 
 def test_concurrent_ratings_of_one_session_all_land(store):

@@ -115,3 +115,48 @@ def test_demo_profile_button_gives_instant_recommendations(page):
     assert page.locator("#results li.rec").count() == 12
     assert page.locator("#results li.rec .why").count() == 12
     assert page.errors == []
+    assert page.locator("#results-title").inner_text() == "Film buff"  # the description is text below it
+    assert page.locator("#results-about").is_visible() and len(page.locator("#results-about").inner_text()) > 10
+
+
+@pytest.mark.parametrize("width, height", [(1280, 800), (390, 844)])
+def test_first_view_says_what_the_site_does_and_keeps_the_action_in_view(browser, server, width, height):
+    """The button that gets recommendations sat at y = 943 px on a 1280 x 800 screen and 1,906 px on a phone;
+    stars were 23 x 24 px touch targets."""
+    pg = browser.new_page(viewport={"width": width, "height": height})
+    pg.goto(server.base + "/ui/")
+    pg.wait_for_selector("#suggestions li .stars")
+    for _ in range(2):  # on arrival, and scrolled to the bottom of the page: the bar stays at the top
+        box = pg.locator("#get-recs").bounding_box()
+        assert 0 <= box["y"] and box["y"] + box["height"] <= height and box["height"] >= 44
+        assert pg.locator("#bar .what").is_visible() and "recommendations" in pg.locator("#bar .what").inner_text()
+        pg.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+        pg.wait_for_timeout(100)
+    if width < 600:  # a phone: every star and the clear button at least 44 x 44 px
+        control = pg.locator("#suggestions li .stars").first
+        for target in [*(control.locator(".star").nth(i) for i in range(5)), control.locator(".clear")]:
+            b = target.bounding_box()
+            assert b["width"] >= 44 and b["height"] >= 44, b
+    pg.close()
+
+
+def test_a_rating_taken_back_leaves_the_session_and_the_list(browser, server):
+    pg = browser.new_page()
+    pg.goto(server.base + "/ui/")
+    pg.wait_for_selector("#suggestions li .stars")
+    controls = pg.locator("#suggestions li .stars")
+    for i in range(3):
+        rate(controls.nth(i), 5)
+    pg.click("#get-recs")
+    pg.wait_for_function("document.querySelector('#results-title').textContent.includes('(3 ratings)')")
+    controls.nth(0).locator(".clear").click()  # "not seen": the session forgets it and the list follows
+    pg.wait_for_function("document.querySelector('#results-title').textContent.includes('(2 ratings)')")
+    assert pg.locator("#status").inner_text() == "2 rated"
+    # an expired session: the page starts a new one with the ratings it shows, and says nothing went wrong
+    pg.evaluate("state.session = '0123456789abcdef'")
+    rate(controls.nth(3), 4)
+    pg.click("#get-recs")
+    pg.wait_for_function("document.querySelector('#results-title').textContent.includes('(3 ratings)')"
+                         " && document.querySelector('#status').textContent === 'done'")
+    assert pg.evaluate("state.session") != "0123456789abcdef"
+    pg.close()

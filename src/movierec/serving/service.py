@@ -39,7 +39,8 @@ from movierec.explanations.monitor import Monitor  # noqa: E402
 from movierec.serving import answers  # noqa: E402
 from movierec.serving.recommender import NotFoundError, Paths, Recommender  # noqa: E402
 from movierec.serving.store import (  # noqa: E402
-    MAX_SESSIONS, CreationLimit, Session, SessionFull, SessionNotFound, SessionUnavailable, Store, TooManySessions,
+    MAX_SESSIONS, REMOVED, CreationLimit, Session, SessionFull, SessionNotFound, SessionUnavailable, Store,
+    TooManySessions,
 )  # fmt: skip
 
 log = logging.getLogger("movierec.service")
@@ -119,7 +120,8 @@ def _answers_client_errors(api: Callable) -> Callable:
 
 
 # what each API can refuse, beyond the 400 (bad input), 413, 415 (the gate) and 500 that every one can
-REFUSALS = {"recommend": (404,), "similar": (404,), "demo": (404,), "rate": (404, 429, 503), "session": (404, 503)}
+REFUSALS = {"recommend": (404,), "similar": (404,), "demo": (404,), "rate": (404, 429, 503), "unrate": (404, 503),
+            "session": (404, 503)}
 PUBLISHED: dict[str, bytes] = {}  # the OpenAPI document as served, built once per worker
 
 
@@ -445,6 +447,26 @@ class MovieRec:
         except TooManySessions as e:
             raise ClientError(503, f"the service holds as many visitor sessions as it may ({e.args[0]:,}): try again "
                                    "later, as unused sessions expire") from None  # fmt: skip
+        return await self._session_answer(session_id, session, k, genres, year_min, year_max, explain, fresh=True)
+
+    @bentoml.api
+    @_answers_client_errors
+    async def unrate(self, session_id: SessionId, movie_ids: Annotated[list[MovieId], Field(min_length=1, max_length=200)],
+                     k: K = 10, genres: Genres = [], year_min: Year = None, year_max: Year = None,
+                     explain: Flag = True) -> answers.ForSession:  # noqa: B006  # fmt: skip
+        """Take ratings back: the session forgets these movies' ratings (one it does not hold is no error) and
+        answers with recommendations from the ratings left."""
+        with _client_errors():
+            self.rec.check_filters(genres, year_min, year_max)
+        for m in movie_ids:
+            if m not in self.rec.movie_idx:
+                raise ClientError(404, f"unknown movie_id {m}: search by title to find a movie's id")
+        try:
+            session = self.store.session_rate(session_id, {m: REMOVED for m in movie_ids}, False, MAX_SESSION)
+        except SessionNotFound:
+            raise ClientError(404, f"unknown or expired session_id {session_id}: rate movies through /rate to start one") from None
+        except SessionUnavailable:
+            raise ClientError(503, UNAVAILABLE) from None
         return await self._session_answer(session_id, session, k, genres, year_min, year_max, explain, fresh=True)
 
     @bentoml.api

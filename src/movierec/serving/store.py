@@ -396,7 +396,7 @@ class Store:
         local = self._copy(session_id)
         if ok:  # not in Redis: expired (and so is the copy), or lost by a Redis restarted without persistence
             if local is not None:
-                return self._merge(session_id, {}, True, MAX_WRITE_BACK, fill=local.ratings)[1]
+                return self._merge(session_id, {}, True, MAX_WRITE_BACK, fill=local.held())[1]
             if self._just_reconnected():  # another worker may be filling it back right now
                 raise SessionUnavailable(session_id)
             return None
@@ -421,7 +421,7 @@ class Store:
                     raise
                 # lost by Redis: this worker's copy, or (just after Redis came back, while the workers that hold
                 # copies fill them back) these ratings alone, which the fills then complete
-                ok, session = self._merge(session_id, ratings, True, max_ratings, fill=local.ratings if local else None)
+                ok, session = self._merge(session_id, ratings, True, max_ratings, fill=local.held() if local else None)
             if ok:
                 return session
         with self._sessions_lock:
@@ -431,10 +431,9 @@ class Store:
             if found is None and self.redis is None and self.sessions.live() >= self.max_sessions:
                 raise TooManySessions(self.max_sessions)  # rather than forget the least recent visitor
             partial = found.partial if found is not None else not new  # Redis down, and no copy here
-            merged = {**(found.ratings if found is not None else {}), **ratings}
-            if len(merged) > max_ratings:
-                raise SessionFull(len(merged))
-            session = Session(merged, (found.version if found is not None else 0) + 1, partial)
+            session = _merged(found, ratings, partial)
+            if len(session.ratings) > max_ratings:
+                raise SessionFull(len(session.ratings))
             self.sessions.set(key, session, self.session_ttl)
             if self.redis is not None:  # newer than what Redis holds: written back when it answers
                 self._unsaved[session_id] = {**self._unsaved.get(session_id, {}), **ratings}
@@ -496,7 +495,7 @@ class Store:
                 session_id, ratings = next(iter(self._unsaved.items()))
                 local = self.sessions.get(SESSION_PREFIX + session_id)
             try:  # new=True: a session started during the outage is created
-                ok = local is None or self._merge(session_id, ratings, True, MAX_WRITE_BACK, fill=local.ratings)[0]
+                ok = local is None or self._merge(session_id, ratings, True, MAX_WRITE_BACK, fill=local.held())[0]
             except SessionFull:
                 ok = True  # beyond any limit the service sets; dropped rather than retried forever
             if not ok:
@@ -506,11 +505,19 @@ class Store:
                     del self._unsaved[session_id]
 
 
+REMOVED = 0.0  # the stars a taken-back rating is stored with: a mark, so that no copy or fill brings it back
+
+
 @dataclass(frozen=True)
 class Session:
     ratings: dict[int, float]  # movie id -> stars
     version: int  # raised by every rating
     partial: bool = False  # only the ratings this worker took while Redis was down: the rest is in Redis
+    removed: frozenset[int] = frozenset()  # movies whose rating was taken back
+
+    def held(self) -> dict[int, float]:
+        """Ratings and removal marks: what a fill writes back where Redis lacks it."""
+        return {**{m: REMOVED for m in self.removed}, **self.ratings}
 
 
 class SessionNotFound(KeyError):
@@ -531,12 +538,23 @@ class SessionUnavailable(RuntimeError):
 
 def _session(raw: dict) -> Session:
     version = int(raw.pop(b"v", 0))
-    return Session({int(m): float(s) for m, s in raw.items()}, version)
+    stars = {int(m): float(s) for m, s in raw.items()}
+    return Session({m: s for m, s in stars.items() if s != REMOVED}, version,
+                   removed=frozenset(m for m, s in stars.items() if s == REMOVED))  # fmt: skip
+
+
+def _merged(found: Session | None, ratings: dict[int, float], partial: bool) -> Session:
+    """``ratings`` (stars, or ``REMOVED``) over the session ``found`` (None: a new one), as a new version."""
+    held = {**(found.held() if found is not None else {}), **ratings}
+    return Session({m: s for m, s in held.items() if s != REMOVED}, (found.version if found is not None else 0) + 1,
+                   partial, frozenset(m for m, s in held.items() if s == REMOVED))  # fmt: skip
 
 
 # KEYS: the session hash, the set of its cached answers, the live sessions (key -> expiry); ARGV: ttl, most
 # ratings, must exist (1/0), how many of the pairs that follow to set, now (Unix seconds), most live sessions
 # (0: no cap), then movie id, stars pairs: those first ones set, the rest only where the session lacks the movie.
+# Stars 0 mark a rating taken back (``REMOVED``): kept as a field, so that a fill never brings it back, and not
+# counted against the most ratings.
 # Bumps the version, drops the cached answers, returns the whole hash: or {"missing"} / {"full", n} /
 # {"crowded", n} with nothing changed.
 _RATE_SCRIPT = """
@@ -547,15 +565,20 @@ if not exists and tonumber(ARGV[6]) > 0 then
   local live = redis.call("ZCARD", KEYS[3])
   if live >= tonumber(ARGV[6]) then return {"crowded", live} end
 end
-local n = redis.call("HLEN", KEYS[1])
-if n > 0 then n = n - 1 end
-local seen = {}
+local stars = {}
+local held = redis.call("HGETALL", KEYS[1])
+for i = 1, #held, 2 do
+  if held[i] ~= "v" then stars[held[i]] = tonumber(held[i + 1]) end
+end
+local set_end = 6 + 2 * tonumber(ARGV[4])
 for i = 7, #ARGV, 2 do
-  if not seen[ARGV[i]] and redis.call("HEXISTS", KEYS[1], ARGV[i]) == 0 then n = n + 1 end
-  seen[ARGV[i]] = true
+  if i < set_end or stars[ARGV[i]] == nil then stars[ARGV[i]] = tonumber(ARGV[i + 1]) end
+end
+local n = 0
+for _, s in pairs(stars) do
+  if s ~= 0 then n = n + 1 end
 end
 if n > tonumber(ARGV[2]) then return {"full", n} end
-local set_end = 6 + 2 * tonumber(ARGV[4])
 for i = 7, #ARGV, 2 do
   if i < set_end then redis.call("HSET", KEYS[1], ARGV[i], ARGV[i + 1])
   else redis.call("HSETNX", KEYS[1], ARGV[i], ARGV[i + 1]) end
