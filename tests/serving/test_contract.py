@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import urllib.request
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -14,7 +13,6 @@ import pytest
 from tests.serving.conftest import BIN, start_server
 
 pytestmark = pytest.mark.slow
-HOOKS = Path(__file__).with_name("contract_hooks.py")
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +48,9 @@ def test_the_document_declares_each_answer_and_every_refusal_in_one_shape(fuzzed
 
 def test_generated_requests_get_answers_true_to_the_document(fuzzed, tmp_path):
     """Zero server errors, zero answers outside their schema or status codes, valid requests accepted and
-    invalid ones refused: every check schemathesis has, over every operation, in its four phases."""
-    env = {**os.environ, "SCHEMATHESIS_HOOKS": str(HOOKS), "NO_COLOR": "1"}
+    invalid ones refused: every check schemathesis has, over every operation, in its four phases (with no hook:
+a year range with no year in it is valid, as the document says, and answered with an empty list)."""
+    env = {**os.environ, "NO_COLOR": "1"}
     out = subprocess.run([os.path.join(BIN, "st"), "run", fuzzed.base + "/docs.json", "--checks", "all",
                           "--max-examples", "25", "--seed", "20261202", "--workers", "2"],
                          env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)  # fmt: skip

@@ -99,8 +99,19 @@ def test_genre_and_year_filters(rec):
     assert all(genre in m["genres"] and 1980 <= m["year"] <= 1999 for m in got)
     with pytest.raises(MovieRecError, match="unknown genre"):
         rec.for_user(user_id, genres=["Nope"])
-    with pytest.raises(MovieRecError, match="after year_max"):
-        rec.popular(5, year_min=2000, year_max=1990)
+    # a year range with no year in it is a valid question with an empty answer (as the published schema says)
+    assert rec.popular(5, year_min=2000, year_max=1990)["items"] == []
+    assert rec.for_user(user_id, year_min=2000, year_max=1990)["items"] == []
+    assert rec.for_ratings({int(rec.movie_ids[0]): 4.0}, year_min=2000, year_max=1990)["items"] == []
+    assert rec.for_ratings({int(m): 4.0 for m in rec.movie_ids[:20]}, year_min=2000, year_max=1990)["items"] == []
+
+
+def test_trending_scores_are_the_latest_weeks_ratings_in_order(rec):
+    out = rec.trending(k=len(rec.bundle.trending["movie_ids"]) + 5)
+    scores = [m["score"] for m in out["items"]]
+    assert scores == sorted(scores, reverse=True) and scores[0] > 0 and scores[-1] == 0  # then the all-time ones
+    counts = dict(zip(rec.bundle.trending["movie_ids"], rec.bundle.trending["counts"]))
+    assert all(m["score"] == counts[m["movie_id"]] for m in out["items"] if m["movie_id"] in counts)
 
 
 def test_visitor_ratings_embed_like_the_user_tower_and_exclude_rated(rec):

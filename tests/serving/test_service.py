@@ -57,11 +57,12 @@ def test_filters(server, project):
         ("/recommend", {"user_id": 1, "k": 0}, 400, "greater than or equal to 1"),
         ("/recommend", {"user_id": 1, "k": 101}, 400, "less than or equal to 100"),
         ("/recommend", {"user_id": 1, "genres": ["Nope"]}, 400, "unknown genre"),
-        ("/recommend", {"user_id": 1, "year_min": 2000, "year_max": 1990}, 400, "after year_max"),
         ("/recommend", '{"user_id": 1,', 400, "Invalid JSON"),
         ("/rate", {"ratings": []}, 400, "at least 1 item"),
         ("/rate", {"ratings": [{"movie_id": 1, "rating": 5.5}]}, 400, "less than or equal to 5"),
         ("/rate", {"ratings": [{"movie_id": 1, "rating": 3.3}]}, 400, "multiple of 0.5"),
+        ("/rate", '{"ratings": [{"movie_id": 1, "rating": NaN}]}', 400, "finite number"),
+        ("/unrate", {"session_id": "0123456789abcdef", "movie_ids": [1]}, 404, "unknown or expired"),
         ("/rate", {"ratings": [{"movie_id": 1, "rating": 4}] * 201}, 400, "at most 200 items"),
         ("/rate", {"ratings": [{"movie_id": 10**8, "rating": 4}]}, 404, "unknown movie_id"),
         ("/rate", {"ratings": [{"movie_id": 1, "rating": 4}], "session_id": "0123456789abcdef"}, 404, "unknown or expired"),
@@ -75,6 +76,23 @@ def test_bad_input_gets_a_4xx_that_says_what_is_wrong(server, path, body, code, 
     status, out = server.post(path, body)
     assert status == code, out
     assert says in json.dumps(out)
+
+
+def test_refusals_of_the_framework_speak_json_and_the_page_answers_head(server):
+    import urllib.error
+    import urllib.request
+
+    for method, path, code in [("GET", "/no/such/path", 404), ("POST", "/no_such_api", 404), ("GET", "/recommend", 405)]:
+        req = urllib.request.Request(server.base + path, method=method, data=b"{}" if method == "POST" else None,
+                                     headers={"Content-Type": "application/json"})  # fmt: skip
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(req, timeout=10)
+        assert e.value.code == code and e.value.headers["Content-Type"] == "application/json"
+        assert set(json.loads(e.value.read())) == {"error"}
+    head = urllib.request.urlopen(urllib.request.Request(server.base + "/ui/", method="HEAD"), timeout=10)
+    assert head.status == 200 and head.read() == b""
+    status, empty = server.post("/recommend", {"user_id": 1, "year_min": 2000, "year_max": 1990})
+    assert status == 200 and empty["items"] == []  # a range no year is in: nothing to recommend, no error
 
 
 def test_onboarding_flow_with_a_session(server):
@@ -304,9 +322,35 @@ def test_new_sessions_from_one_address_are_rate_limited(project, tmp_path):
         status, out = s.post("/rate", rating)
         assert status == 429 and "at most 3 new sessions a minute" in out["error"]
         assert s.post("/rate", {**rating, "session_id": first[1]["session_id"]})[0] == 200  # rating on goes on
+        # a 429 says when to come back; a client cannot dodge the limit by naming another address itself
+        wait = _rate_with(s, rating, {"X-Forwarded-For": "203.0.113.9"})
+        assert 1 <= int(wait.headers["Retry-After"]) <= 60 and f"try again in {wait.headers['Retry-After']} s" in wait.text
     finally:
         s.proc.terminate()
         s.proc.wait(15)
+    # behind a proxy named in MOVIEREC_TRUSTED_PROXIES, the address it forwards is the one counted
+    s = start_server(project, tmp_path / "proxied.log", MOVIEREC_NEW_SESSIONS_PER_MINUTE="1",
+                     MOVIEREC_TRUSTED_PROXIES="127.0.0.1")  # fmt: skip
+    try:
+        assert [_rate_with(s, rating, {"X-Forwarded-For": f"203.0.113.{i}"}).code for i in (1, 2, 1)] == [200, 200, 429]
+    finally:
+        s.proc.terminate()
+        s.proc.wait(15)
+
+
+def _rate_with(server, body: dict, headers: dict):
+    """POST /rate with extra headers: the answer with ``code``, ``headers`` and ``text``."""
+    import types
+    import urllib.error
+    import urllib.request
+
+    req = urllib.request.Request(server.base + "/rate", data=json.dumps(body).encode(), method="POST",
+                                 headers={"Content-Type": "application/json", **headers})  # fmt: skip
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return types.SimpleNamespace(code=r.status, headers=r.headers, text=r.read().decode())
+    except urllib.error.HTTPError as e:
+        return types.SimpleNamespace(code=e.code, headers=e.headers, text=e.read().decode())
 
 
 def test_explanations_written_by_an_openai_compatible_server_with_a_report(project, tmp_path):

@@ -25,7 +25,8 @@ class Movie(Answer):
     title: str
     genres: list[str]
     year: int | None
-    score: float | None = Field(None, description="the model's score, or for popular and trending movies their count")
+    score: float | None = Field(None, description="the model's score; for popular movies their ratings, for trending "
+                                "ones their ratings in the latest weeks")
     explanation: str | None = Field(None, description="why this movie, from the profile's own ratings")
     explanation_source: Literal["llm", "template"] | None = Field(None, description="where the explanation came from")
     explanation_ms: float | None = Field(None, description="how long the explanation took (milliseconds)")

@@ -142,16 +142,18 @@ def demo_profiles(ratings: pd.DataFrame, catalog: pd.DataFrame, user_ids: pd.Ser
 def trending_movies(movie_idx: np.ndarray, timestamps: np.ndarray, catalog: pd.DataFrame, weeks: int,
                     n: int = 100) -> dict:  # fmt: skip
     """The ``n`` most rated movies over the latest ``weeks`` of the data (ties: the most rated of all time), as
-    ``{"weeks", "since", "until", "movie_ids"}``: what a visitor with no ratings sees first. ``catalog``:
+    ``{"weeks", "since", "until", "movie_ids", "counts"}`` (``counts``: each one's ratings in those weeks): what a
+    visitor with no ratings sees first. ``catalog``:
     ``movie_idx, movieId, rating_count``."""
     if len(timestamps) == 0:
-        return {"weeks": weeks, "since": None, "until": None, "movie_ids": []}
+        return {"weeks": weeks, "since": None, "until": None, "movie_ids": [], "counts": []}
     until = int(timestamps.max())
     since = until - weeks * 7 * 86_400
     recent = np.bincount(movie_idx[timestamps >= since], minlength=int(catalog["movie_idx"].max()) + 1)
     cat = catalog.set_index("movie_idx")
     idx = cat.index.to_numpy()
     order = np.lexsort((cat["movieId"].to_numpy(), -cat["rating_count"].to_numpy(), -recent[idx]))
-    chosen = [int(m) for m, c in zip(cat["movieId"].to_numpy()[order], recent[idx][order]) if c > 0][:n]
+    chosen = [(int(m), int(c)) for m, c in zip(cat["movieId"].to_numpy()[order], recent[idx][order]) if c > 0][:n]
     day = lambda t: pd.Timestamp(t, unit="s").strftime("%Y-%m-%d")  # noqa: E731
-    return {"weeks": weeks, "since": day(since), "until": day(until), "movie_ids": chosen}
+    return {"weeks": weeks, "since": day(since), "until": day(until), "movie_ids": [m for m, _ in chosen],
+            "counts": [c for _, c in chosen]}  # fmt: skip

@@ -53,6 +53,11 @@ def search_form(text: str) -> str:
     return natural_title(plain).casefold()
 
 
+def empty_years(year_min: int | None, year_max: int | None) -> bool:
+    """A year range that no movie is in."""
+    return year_min is not None and year_max is not None and year_min > year_max
+
+
 class NotFoundError(MovieRecError):
     """An id the service does not know."""
 
@@ -124,6 +129,12 @@ class Recommender:
         recent = np.array([self.movie_idx[m] for m in self.bundle.trending.get("movie_ids", []) if m in self.movie_idx],
                           np.int64)  # fmt: skip
         self._n_trending = len(recent)
+        # a trending movie's score is its ratings in the latest weeks (0 for the all-time ones after them), so
+        # that the list reads in order; bundles made before the counts were kept give their rank instead
+        known = [m in self.movie_idx for m in self.bundle.trending.get("movie_ids", [])]
+        counts = self.bundle.trending.get("counts") or list(range(len(known), 0, -1))
+        self._trend_score = np.zeros(len(self.movie_ids), np.float64)
+        self._trend_score[recent] = [c for c, ok in zip(counts, known) if ok]
         self.trending_blend = float(self.bundle.trending.get("blend", 0.0))
         self._by_trend = np.concatenate([recent, self._by_popularity[~np.isin(self._by_popularity, recent)]])
         self.genres = sorted({g for gs in self._genres for g in gs})
@@ -175,8 +186,7 @@ class Recommender:
         bad = sorted(set(genres or ()) - set(self.genres))
         if bad:
             raise MovieRecError(f"unknown genre(s) {bad}; known: {self.genres}")
-        if year_min is not None and year_max is not None and year_min > year_max:
-            raise MovieRecError(f"year_min {year_min} is after year_max {year_max}")
+        # year_min after year_max is no error: a range that holds no movie, answered with an empty list
 
     # ----- embedding ----------------------------------------------------------------------------------
     def embed(self, items: np.ndarray, ratings: np.ndarray) -> np.ndarray:
@@ -201,6 +211,8 @@ class Recommender:
         than 256 ratings in the ml-25m-sized benchmark (13% of its users), at recall@10 0.990 against 0.998.
         Should a rated movie come back all the same (a filter can reorder the ranks), the search is made again
         with the whole history left out."""
+        if empty_years(year_min, year_max):
+            return []
         genres = tuple(genres or ())
         short = seen
         if len(seen) > self.exclude_max:
@@ -308,7 +320,7 @@ class Recommender:
     def _ranked(self, vector, items, ratings, k, genres, year_min, year_max) -> tuple[list[tuple[int, float]], str]:
         """The top ``k`` for a profile: the ranker's order of the two-tower's candidates (and the item-to-item
         model's) within the filters when it serves this profile's size, else the two-tower's own."""
-        if self.ranker is None or len(items) < self.ranker.settings.min_ratings:
+        if self.ranker is None or len(items) < self.ranker.settings.min_ratings or empty_years(year_min, year_max):
             return self._search(vector, k, genres, year_min, year_max, items), "two_tower"
         tt = self._search(vector, self.ranker.settings.candidates, genres, year_min, year_max, items)
         cand = np.array([i for i, _ in tt], np.int64)
@@ -377,20 +389,25 @@ class Recommender:
         """The most rated movies over the data's latest weeks (the index stage's ``trending.json``), then the most
         rated of all time where those run out: what a visitor with no ratings sees first."""
         t = self.bundle.trending
-        out = self.popular(k, genres, year_min, year_max, order=self._by_trend)
+        out = self.popular(k, genres, year_min, year_max, order=self._by_trend, scores=self._trend_score)
         label = (f"Trending now: the most rated in the data's last {t['weeks']} weeks (to {t['until']})"
                  if self._n_trending else "Popular movies: rate a few to get personal picks")  # fmt: skip
         return {**out, "source": "trending" if self._n_trending else "popular", "label": label}
 
-    def popular(self, k: int = 10, genres=None, year_min=None, year_max=None, exclude=(), order=None) -> dict:
+    def popular(self, k: int = 10, genres=None, year_min=None, year_max=None, exclude=(), order=None,
+                scores=None) -> dict:  # fmt: skip
+        """The most rated movies of all time (``order``: another order, ``scores`` what each is shown with)."""
         self.check_filters(genres, year_min, year_max)
+        scores = self._counts if scores is None else scores
+        if empty_years(year_min, year_max):
+            order = []
         out = []
         want = set(genres or ())
         skip = set(exclude)
         for i in self._by_popularity if order is None else order:
             if i in skip or not self._passes(i, want, year_min, year_max):
                 continue
-            out.append(self.movie(int(i), float(self._counts[i])))
+            out.append(self.movie(int(i), float(scores[i])))
             if len(out) == k:
                 break
         return {"source": "popular", "label": "Popular movies: rate a few to get personal picks", "journey": journey(0),

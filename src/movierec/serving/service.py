@@ -53,7 +53,8 @@ def _whole(value):
 
 
 Whole = BeforeValidator(_whole)
-Stars = Annotated[float, Field(strict=True, ge=0.5, le=5.0, multiple_of=0.5, description="0.5 to 5.0 in half stars")]
+Stars = Annotated[float, Field(strict=True, ge=0.5, le=5.0, multiple_of=0.5, allow_inf_nan=False,
+                                description="0.5 to 5.0 in half stars")]  # fmt: skip
 K = Annotated[int, Field(strict=True, ge=1, le=100, description="how many recommendations"), Whole]
 Genre = Annotated[str, Field(min_length=1, max_length=40)]
 Genres = Annotated[list[Genre], Field(max_length=20, description="keep movies of any of these genres")]
@@ -79,15 +80,16 @@ ui = FastAPI(title="movierec web page")
 
 
 class ClientError(Exception):
-    """A request the service cannot answer, and why: answered as ``{"error": message}`` with ``status``."""
+    """A request the service cannot answer, and why: answered as ``{"error": message}`` with ``status`` (and
+    ``headers``, such as a 429's ``Retry-After``)."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
         super().__init__(message)
-        self.status = status
+        self.status, self.headers = status, headers
 
 
-def _error(status: int, message: str) -> Response:
-    return Response(orjson.dumps({"error": message}), status_code=status, media_type="application/json")
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps({"error": message}), status_code=status, media_type="application/json", headers=headers)
 
 
 @contextlib.contextmanager
@@ -114,7 +116,9 @@ def _answers_client_errors(api: Callable) -> Callable:
             ctx = kwargs.get("ctx")
             if ctx is not None:  # an API that takes the context answers with its status, not the response's
                 ctx.response.status_code = e.status
-            return _error(e.status, str(e))
+            if ctx is not None and e.headers:
+                ctx.response.headers.update(e.headers)
+            return _error(e.status, str(e), e.headers)
 
     return wrapper
 
@@ -178,6 +182,8 @@ class RequestGate:
         self.app, self.max_body = app, max_body
 
     async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            send = _json_refusals(scope, send)
         if scope["type"] == "http" and scope["method"] in ("GET", "HEAD") and scope["path"] == "/":
             # the framework's page here loads a third-party tag manager: send visitors to ours, which is offline
             return await RedirectResponse("/ui/", status_code=307)(scope, receive, send)
@@ -217,6 +223,32 @@ class RequestGate:
             return {"type": "http.request", "body": bytes(body), "more_body": False}
 
         return await self.app(scope, replay, send)
+
+
+def _json_refusals(scope, send):
+    """``send`` with the framework's plain-text 404 and 405 answered in the one error shape instead."""
+    held: dict = {}
+
+    async def wrapped(message) -> None:
+        if message["type"] == "http.response.start" and message["status"] in (404, 405):
+            headers = dict(message.get("headers", []))
+            if not headers.get(b"content-type", b"").startswith(b"application/json"):
+                held.update(status=message["status"], allow=headers.get(b"allow"))
+                return
+        if message["type"] == "http.response.body" and held:
+            if message.get("more_body"):
+                return
+            where = f"{scope['method']} {scope['path'][:200]}"
+            text = (f"{where}: no such path; the APIs are listed at /docs.json" if held["status"] == 404 else
+                    f"{where}: method not allowed here" + (f"; use {held['allow'].decode()}" if held["allow"] else ""))
+            body = orjson.dumps({"error": text})
+            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+            headers += [(b"allow", held["allow"])] if held["allow"] else []
+            await send({"type": "http.response.start", "status": held["status"], "headers": headers})
+            return await send({"type": "http.response.body", "body": body})
+        await send(message)
+
+    return wrapped
 
 
 class _ClientErrorsAtInfo(logging.Filter):
@@ -297,6 +329,11 @@ def _json(body: bytes) -> Response:
         gc.collect(1)  # the young generations; what survives moves to the old one, which only the timer scans
     return Response(body, media_type="application/json")
 
+
+# The new-session limit counts per client address. Behind a reverse proxy every request comes from the proxy, which
+# names the client in X-Forwarded-For: that header is believed only from the proxies named here (addresses or
+# networks, comma-separated), by no one when unset. (The server reads FORWARDED_ALLOW_IPS when a worker starts.)
+os.environ["FORWARDED_ALLOW_IPS"] = os.environ.get("MOVIEREC_TRUSTED_PROXIES", "")
 
 WORKERS = int(os.environ.get("MOVIEREC_WORKERS", "1"))
 if WORKERS > 1 and not os.environ.get("REDIS_URL"):
@@ -433,8 +470,10 @@ class MovieRec:
         if new:
             client = ctx.request.client.host if ctx is not None and ctx.request.client else "?"
             if not self.new_sessions.allow(client):
+                wait = self.new_sessions.retry_after(client)
                 raise ClientError(429, f"at most {self.new_sessions.per_minute} new sessions a minute from one address: "
-                                       "keep rating on your session_id, or wait a minute")  # fmt: skip
+                                       f"keep rating on your session_id, or try again in {wait} s",
+                                  {"Retry-After": str(wait)})  # fmt: skip
             session_id = self.store.new_session_id()
         try:  # one atomic merge: concurrent ratings of one session all land
             session = self.store.session_rate(session_id, {r.movie_id: r.rating for r in ratings}, new, MAX_SESSION)
@@ -458,13 +497,16 @@ class MovieRec:
         answers with recommendations from the ratings left."""
         with _client_errors():
             self.rec.check_filters(genres, year_min, year_max)
+        expired = f"unknown or expired session_id {session_id}: rate movies through /rate to start one"
+        if self._session(session_id) is None:
+            raise ClientError(404, expired)
         for m in movie_ids:
             if m not in self.rec.movie_idx:
                 raise ClientError(404, f"unknown movie_id {m}: search by title to find a movie's id")
         try:
             session = self.store.session_rate(session_id, {m: REMOVED for m in movie_ids}, False, MAX_SESSION)
         except SessionNotFound:
-            raise ClientError(404, f"unknown or expired session_id {session_id}: rate movies through /rate to start one") from None
+            raise ClientError(404, expired) from None
         except SessionUnavailable:
             raise ClientError(503, UNAVAILABLE) from None
         return await self._session_answer(session_id, session, k, genres, year_min, year_max, explain, fresh=True)
@@ -527,7 +569,7 @@ class MovieRec:
         return _json(orjson.dumps(self.explainer.monitor.report()))
 
     # ----- web page and health (GET) --------------------------------------------------------------------
-    @ui.get("/", response_class=HTMLResponse)
+    @ui.api_route("/", methods=["GET", "HEAD"], response_class=HTMLResponse)
     def page(self) -> str:
         return (WEB / "index.html").read_text(encoding="utf-8")
 

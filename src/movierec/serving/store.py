@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import threading
 import time
 import uuid
@@ -615,3 +616,12 @@ class CreationLimit:
                 return False
             self._seen[client] = [*recent, now]
             return True
+
+    def retry_after(self, client: str, now: float | None = None) -> int:
+        """Whole seconds until ``client`` may start a session again (0: now)."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            recent = [t for t in self._seen.get(client, []) if t > now - 60]
+        if self.per_minute <= 0 or len(recent) < self.per_minute:
+            return 0
+        return max(1, math.ceil(recent[-self.per_minute] + 60 - now))
