@@ -142,3 +142,22 @@ def test_the_template_provider_only_takes_the_contexts_out():
     it, partial, _ = run(ex)
     assert it["explanation"] == template(CTX) and it["explanation_source"] == "template" and CONTEXT not in it
     assert not partial and ex.monitor.report()["cache_misses"] == 0
+
+
+@pytest.mark.parametrize("script, status", [("slow", "written"), ("invented_title", "template"), ("server_error", "template")])
+def test_a_list_answers_at_once_and_each_text_is_asked_for_by_its_key(chat, script, status):
+    """With no budget the list does not wait for the model: an item whose text is being written carries
+    ``explanation_key``, and ``wait`` gives the text once written ("" when it was not usable)."""
+    ex = explainer(chat, script)
+    ex.budget_s = 0
+    it, partial, took = run(ex)
+    assert partial and took < 0.2 and it["explanation"] == template(CTX) and it["explanation_source"] == "template"
+    key = it["explanation_key"]
+    if script == "slow":
+        assert asyncio.run(ex.wait(key, 0.05)) is None  # not written yet: ask again
+    text = asyncio.run(ex.wait(key, 5))
+    assert text == (GOOD if status == "written" else "")
+    # the text (or the verdict) is in the cache: a second worker, with no generation of its own, finds it there
+    other = Explainer(ex.provider, ex.cache, ex.monitor, GENRES, "two_tower-test")
+    assert asyncio.run(other.wait(key, 1)) == (GOOD if status == "written" else ("" if script == "invented_title" else None))
+    assert asyncio.run(other.wait("movierec:explain:000000000000:nothing:0000000000000000", 0.2)) is None

@@ -35,7 +35,15 @@ REJECTED = [
     ("Because you rated Heat (1995) 5 stars, this romance will sweep you away.", "invented_genre"),
     ("Because you rated Heat (1995) 5 stars, the town of Ashwood awaits you in this thriller.", "invented_name"),
     ("Because you rated Heat (1995) 5 stars, Ravenscroft is a fictional town in the UK.", "invented_name"),
-    ("Because you rated Heat (1995) 5 stars, gritty gritty gritty crime at its best.", "repetitive"),
+    ("Because you rated Heat (1995) 5 stars, tense tense tense crime for you.", "repetitive"),
+    ("Because you rated Heat (1995) 5 stars, you will enjoy this thriller in a world of.", "unfinished"),
+    ("Because you rated Heat (1995) 5 stars, this filledlymented thriller suits you.", "non_word"),
+    ("Because you rated Heat (1995) 5 stars, this thriller was praised for its gritty realism.", "unsupported_claim"),
+    ("Because you rated Heat (1995) 5 stars, it is among the most watched thrillers in history.", "unsupported_claim"),
+    ("Because you rated Heat (1995) 5 stars, this crime thriller inspired a famous song.", "unsupported_claim"),
+    ("Because you rated Heat (1995) 5 stars, this tense thriller follows a crew of thieves.", "unsupported_claim"),
+    ("Because you rated Heat (1995) 5 stars, this is a very funny movie with lots of laughs.", "invented_genre"),
+    ("Because you rated Heat (1995) 5 stars, this movie should be a must see for all ages.", "invented_genre"),
 ]
 
 
@@ -66,3 +74,22 @@ def test_titles_read_both_ways():
     assert natural_title("Town, The (2010)") == "The Town (2010)"
     assert natural_title("Amelie (Fabuleux destin d'Amélie Poulain, Le) (2001)").startswith("Amelie")
     assert natural_title("Heat (1995)") == "Heat (1995)"
+
+
+def test_a_claim_word_passes_where_the_movies_own_facts_use_it():
+    text = "Because you rated Heat (1995) 5 stars, this classic heist thriller is for you."
+    assert check(text, CTX, GENRES) == "unsupported_claim"
+    assert check(text, Context(**{**CTX.__dict__, "tags": ("classic", "heist")}), GENRES) is None
+    popular = "Because you rated Heat (1995) 5 stars, this popular thriller is for you."
+    assert check(popular, CTX, GENRES) == "unsupported_claim"  # 250th most rated: not said to be popular
+    assert check(popular, Context(**{**CTX.__dict__, "popularity_rank": 40}), GENRES) is None
+
+
+def test_a_text_that_used_every_piece_the_grammar_allows_was_cut_off():
+    from movierec.explanations import prompt
+
+    opening = prompt.opening(CTX)
+    assert prompt.cut_short(CTX, opening + " ".join(["word"] * prompt.MAX_PIECES) + ".")
+    assert not prompt.cut_short(CTX, opening + "the town is a tense crime thriller for you.")
+    # a title or genre is one piece however many words it has
+    assert not prompt.cut_short(CTX, opening + "The Town (2010) " * 5 + "crime thriller crime drama fits.")

@@ -400,3 +400,41 @@ def test_explanations_written_by_an_openai_compatible_server_with_a_report(proje
         chat.shutdown()
         s.proc.terminate()
         s.proc.wait(15)
+
+
+def test_the_list_answers_at_once_and_the_page_asks_for_each_text(project, tmp_path):
+    """With the default budget (none) a list no longer waits for the model: its items keep the template and
+    carry `explanation_key`, and /explanation gives each text once written."""
+    import threading
+    import time
+    from http.server import ThreadingHTTPServer
+
+    from tests.explanations.test_explainer import SCRIPTS, Chat, reply
+    from tests.serving.conftest import start_server
+
+    def slow_echo(body: dict):
+        prompt = body["messages"][-1]["content"]
+        start = prompt.rindex('starting with "') + len('starting with "')
+        return 200, reply(prompt[start: prompt.rindex('"')] + " this one should suit you well."), 0.8
+
+    chat = ThreadingHTTPServer(("127.0.0.1", 0), Chat)
+    chat.requests, chat.scripts, chat.script = [], {**SCRIPTS, "slow_echo": slow_echo}, "slow_echo"
+    threading.Thread(target=chat.serve_forever, daemon=True).start()
+    s = start_server(project, tmp_path / "serve.log", MOVIEREC_EXPLAINER="openai", MOVIEREC_OPENAI_MODEL="test",
+                     OPENAI_BASE_URL=f"http://127.0.0.1:{chat.server_port}/v1")  # fmt: skip
+    try:
+        uid, _ = _user(project)
+        t = time.monotonic()
+        status, out = s.post("/recommend", {"user_id": uid, "k": 3, "explain": True})
+        assert status == 200 and time.monotonic() - t < 0.8  # before any text could be written
+        assert [m["explanation_source"] for m in out["items"]] == ["template"] * 3
+        for m in out["items"]:
+            status, got = s.post("/explanation", {"key": m["explanation_key"], "wait_ms": 5000})
+            assert status == 200 and got["status"] == "written" and got["explanation"].endswith("suit you well.")
+        status, again = s.post("/recommend", {"user_id": uid, "k": 3, "explain": True})
+        assert [m["explanation_source"] for m in again["items"]] == ["llm"] * 3  # written: from the cache now
+        assert s.post("/explanation", {"key": "nonsense"})[0] == 400
+    finally:
+        chat.shutdown()
+        s.proc.terminate()
+        s.proc.wait(15)

@@ -160,3 +160,39 @@ def test_a_rating_taken_back_leaves_the_session_and_the_list(browser, server):
                          " && document.querySelector('#status').textContent === 'done'")
     assert pg.evaluate("state.session") != "0123456789abcdef"
     pg.close()
+
+
+def test_model_texts_appear_as_they_are_written(browser, project, tmp_path):
+    """The list shows at once with the template's sentences; each model text replaces its item's when written."""
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    from tests.explanations.test_explainer import SCRIPTS, Chat, reply
+    from tests.serving.conftest import start_server
+
+    def slow_echo(body: dict):
+        prompt = body["messages"][-1]["content"]
+        start = prompt.rindex('starting with "') + len('starting with "')
+        return 200, reply(prompt[start: prompt.rindex('"')] + " this one should suit you well."), 0.5
+
+    chat = ThreadingHTTPServer(("127.0.0.1", 0), Chat)
+    chat.requests, chat.scripts, chat.script = [], {**SCRIPTS, "slow_echo": slow_echo}, "slow_echo"
+    threading.Thread(target=chat.serve_forever, daemon=True).start()
+    s = start_server(project, tmp_path / "serve.log", MOVIEREC_EXPLAINER="openai", MOVIEREC_OPENAI_MODEL="test",
+                     OPENAI_BASE_URL=f"http://127.0.0.1:{chat.server_port}/v1")  # fmt: skip
+    try:
+        pg = browser.new_page()
+        pg.goto(s.base + "/ui/")
+        pg.wait_for_selector("#profiles button.demo")
+        pg.click("button.demo[data-profile=film_buff]")
+        pg.wait_for_selector("#results li.rec .why")
+        first = pg.locator("#results li.rec .why").first
+        assert first.locator(".source").inner_text() == "· from your ratings"  # the list did not wait
+        pg.wait_for_function("[...document.querySelectorAll('#results li.rec .why')].some("
+                             "w => w.textContent.includes('suit you well') && w.textContent.includes('language model'))",
+                             timeout=30_000)  # fmt: skip
+        pg.close()
+    finally:
+        chat.shutdown()
+        s.proc.terminate()
+        s.proc.wait(15)

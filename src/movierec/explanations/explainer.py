@@ -2,9 +2,11 @@
 
 A request's explained items arrive with their template text and context. :meth:`Explainer.explain` serves the
 cached model texts, starts the missing ones on a thread pool (the provider's own parallelism), and waits for
-them at most until the budget is spent; each finished text passes the grounding guard or is replaced by the
-template. Texts not ready in time keep the template for now and are cached when they finish, for the next
-request. Nothing here raises into the request: a provider's failure is a fallback, counted by reason.
+them at most until the budget is spent (none by default: the list answers at once); each finished text passes
+the grounding guard or is replaced by the template. An item whose text is still being written keeps the
+template and carries ``explanation_key``: :meth:`Explainer.wait` answers that key with the text once it is
+written (the web page asks for each, and shows it when it comes), and the text is cached for the next request.
+Nothing here raises into the request: a provider's failure is a fallback, counted by reason.
 """
 
 from __future__ import annotations
@@ -33,12 +35,14 @@ class TextCache:
 
 class Explainer:
     def __init__(self, provider, cache: TextCache, monitor: Monitor, all_genres: set[str], model_version: str,
-                 budget_s: float = 1.5, ttl_s: float = 7 * 86_400):  # fmt: skip
+                 budget_s: float = 0.0, ttl_s: float = 7 * 86_400):  # fmt: skip
         self.provider, self.cache, self.monitor, self.all_genres = provider, cache, monitor, all_genres
         self.model_version, self.budget_s, self.ttl_s = model_version, budget_s, ttl_s
         self.source = "template" if provider is None else "llm"
         self._pool = ThreadPoolExecutor(max_workers=getattr(provider, "parallel", 1), thread_name_prefix="explain")
         self._running: dict[str, Future] = {}  # key -> its generation, so that one text is generated once
+        if provider is not None:
+            guard.warm()
         self._lock = threading.Lock()
 
     def key(self, ctx: Context) -> str:
@@ -58,6 +62,7 @@ class Explainer:
         keys = [self.key(ctx) for _, ctx in todo]
         cached = self.cache.texts_get(keys) if keys else []
         waiting: dict[asyncio.Future, dict] = {}
+        keys_of: dict[int, str] = {}
         hits = 0
         for (m, ctx), key, text in zip(todo, keys, cached):
             if text is not None:
@@ -71,11 +76,13 @@ class Explainer:
                 self.monitor.fallback("busy")
                 continue
             waiting[asyncio.wrap_future(future)] = m
+            keys_of[id(m)] = key
         self.monitor.hits(hits)
         self.monitor.misses(len(todo) - hits)
         if not waiting:
             return False
-        done, late = await asyncio.wait(waiting, timeout=max(self.budget_s - (time.perf_counter() - start), 0))
+        left = max(self.budget_s - (time.perf_counter() - start), 0)
+        done, late = await asyncio.wait(waiting, timeout=left) if left > 0 else (set(), set(waiting))
         for future in done:
             text = future.result()
             if text is not None:
@@ -83,7 +90,26 @@ class Explainer:
         for future in late:
             self.monitor.fallback("timeout")
             waiting[future]["explanation_ms"] = elapsed_ms(start)
+            waiting[future]["explanation_key"] = keys_of[id(waiting[future])]
         return bool(late)
+
+    async def wait(self, key: str, timeout_s: float) -> str | None:
+        """The model's text for ``key`` (an item's ``explanation_key``) once written and accepted, waiting at
+        most ``timeout_s``: ``""`` when the guard rejected it or the provider failed (the template stands),
+        None when it is not written yet. Another worker's generation is found in the shared cache."""
+        deadline = time.perf_counter() + timeout_s
+        with self._lock:
+            running = self._running.get(key)
+        if running is not None:  # written here
+            try:
+                return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(running)), timeout_s) or ""
+            except asyncio.TimeoutError:
+                return None
+        while True:  # written by another worker (or done already): it lands in the shared cache
+            text = self.cache.texts_get([key])[0]
+            if text is not None or time.perf_counter() >= deadline:
+                return text
+            await asyncio.sleep(0.1)
 
     def _start(self, ctx: Context, key: str) -> Future | None:
         with self._lock:
@@ -115,7 +141,7 @@ class Explainer:
             return None
         self.monitor.generated(time.perf_counter() - t, out.tokens_in, out.tokens_out)
         text = prompt.answer(ctx, out.text, prefill)
-        reason = guard.check(text, ctx, self.all_genres)
+        reason = "unfinished" if prompt.cut_short(ctx, text) else guard.check(text, ctx, self.all_genres)
         if reason is not None:
             self.monitor.rejected(reason)
             self.monitor.fallback("rejected")

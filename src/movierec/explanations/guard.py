@@ -1,12 +1,16 @@
 """The grounding guard: a generated explanation is used only if everything checkable in it is in its context.
 
-Small models invent: towns, plots, other films, star figures. The guard cannot judge prose, but titles, years,
-star figures, genres and names can be checked, and so can the shape of the text. :func:`check` answers the
-first reason to reject a text, or None.
+Small models invent: towns, plots, other films, star figures, praise, people. The guard cannot judge prose, but
+titles, years, star figures, genres and names can be checked, and so can the shape of the text: it must end a
+sentence (not "...in a world of."), use only dictionary words (a word-frequency list, ``wordfreq``), and make no
+claim of a kind the context does not give: reception, awards, fame, people, plot or source (a lexicon of such
+words, each allowed only where the movie's own facts use it). :func:`check` answers the first reason to reject a
+text, or None.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 
 from movierec.explanations.context import Context, natural_title
@@ -20,7 +24,40 @@ _STARS = re.compile(r"(\d+(?:\.\d+)?)[ -]stars?\b", re.IGNORECASE)
 _MARKUP = re.compile(r"[<>*#`_\[\]{}|\\]|https?://")
 _WORD = re.compile(r"[A-Za-zÀ-ÿ'-]+")
 REASONS = ("empty", "too_long", "unfinished", "markup", "invented_title", "invented_year", "wrong_stars", "invented_genre",
-           "invented_name", "repetitive")  # fmt: skip
+           "invented_name", "non_word", "unsupported_claim", "repetitive")  # fmt: skip
+# a sentence does not end on these: the text was cut where the model ran out of room
+_DANGLING = {"a", "an", "the", "of", "in", "on", "at", "to", "for", "with", "and", "or", "but", "as", "by", "from",
+             "that", "which", "who", "its", "your", "their", "his", "her", "this", "these", "into", "about", "than",
+             "so", "very", "more", "most", "is", "are", "was", "be", "will", "can", "if", "like"}  # fmt: skip
+# claims the context never gives: how a film was received, its fame, the people in it, its plot and its source
+_CLAIMS = re.compile(r"\b(" + "|".join([
+    r"acclaim\w*", r"prais\w*", r"critic\w*", r"reviews?", r"awards?", r"award-winning", r"oscars?", r"academy",
+    r"nominat\w*", r"masterpieces?", r"beloved", r"famous", r"fame", r"iconic", r"legendary", r"celebrated",
+    r"renowned", r"blockbusters?", r"box office", r"hits?", r"best", r"greatest", r"finest", r"top", r"histor\w*",
+    r"all-time", r"ever", r"record\w*", r"bestsell\w*", r"cult", r"classics?", r"timeless", r"watched",
+    r"popular\w*", r"starring", r"actors?", r"actress\w*", r"cast",
+    r"direct(?:ed|or|ors|s|ing)", r"filmmakers?", r"performances?", r"roles?", r"plays", r"played", r"portray\w*",
+    r"written", r"screenplay", r"composer", r"soundtrack", r"songs?", r"music\w*", r"singers?", r"bands?",
+    r"story", r"stories", r"tales?", r"follows", r"tells", r"plot", r"journey", r"quests?", r"set in",
+    r"takes place", r"based on", r"true", r"real", r"realis\w*", r"gritty", r"inspired", r"novels?", r"books?",
+    r"adapt\w*", r"sequels?", r"prequels?", r"remakes?", r"franchise", r"trilogy", r"series", r"characters?",
+    r"heroe?s?", r"heroine", r"villains?", r"protagonist", r"world of", r"life of", r"city", r"town", r"village",
+    r"planet", r"island", r"theaters?", r"cinemas?", r"favou?rites?", r"industry", r"decades?", r"era",
+    r"voted", r"dubbed", r"phenomen\w*", r"superhero\w*", r"children", r"kids", r"families", r"audiences?",
+    r"act(?:ing|ed|s)", r"gor[ey]", r"gory", r"violen\w*", r"blood\w*", r"sex\w*", r"nud\w*", r"topless",
+    r"tone", r"about", r"war in", r"based", r"featur\w*", r"scenes?", r"ending", r"twists?",
+]) + r")\b", re.IGNORECASE)  # fmt: skip
+# words that say what kind of film it is: each needs one of these genres (or a tag that says it)
+_GENRE_WORDS = [
+    (re.compile(r"\b(funny|laugh\w*|humou?r\w*|hilarious|comic\w*|jokes?)\b", re.I), {"Comedy"}),
+    (re.compile(r"\b(famil(?:y|ies)|all ages|kids?|children)\b", re.I), {"Children", "Animation"}),
+    (re.compile(r"\b(heart race|suspense\w*|dread|scar(?:y|e|es)|stomach churn|tense|thrill\w*|creepy|chills?)\b", re.I),
+     {"Thriller", "Horror", "Mystery"}),
+    (re.compile(r"\b(romantic|romance|love story)\b", re.I), {"Romance"}),
+    (re.compile(r"\b(space|aliens?|futur\w*|robots?)\b", re.I), {"Sci-Fi"}),
+    (re.compile(r"\b(epic|battles?|fights?|explosions?|stunts?)\b", re.I), {"Action", "Adventure", "War"}),
+]  # fmt: skip
+MIN_ZIPF = 1.0  # wordfreq's scale: about once per 100 million words; invented words score 0
 
 
 def check(text: str, ctx: Context, all_genres: set[str]) -> str | None:
@@ -32,7 +69,7 @@ def check(text: str, ctx: Context, all_genres: set[str]) -> str | None:
         return "empty"
     if len(text) > MAX_CHARS:
         return "too_long"
-    if text[-1] not in ".!?":  # cut off by the token limit
+    if text[-1] not in ".!?" or words[-1].casefold() in _DANGLING:  # cut off by the token limit
         return "unfinished"
     known = {}  # the titles the context holds, as written either way -> their stars (None: the movie itself)
     for title in ctx.titles():
@@ -73,6 +110,20 @@ def check(text: str, ctx: Context, all_genres: set[str]) -> str | None:
         for w in _WORD.findall(sentence)[1:]:
             if w[0].isupper() and w.casefold() not in vocabulary and w.casefold() not in _COMMON:
                 return "invented_name"
+    for w in _WORD.findall(scrubbed):
+        plain = w.strip("'-").casefold()
+        if plain and plain not in vocabulary and not _is_word(plain):
+            return "non_word"
+    for kind, genres in _GENRE_WORDS:
+        m = kind.search(scrubbed)
+        if m and not genres & set(ctx.genres) and not all(w.casefold() in vocabulary for w in _WORD.findall(m.group(0))):
+            return "invented_genre"
+    # a claim word is allowed only where the movie's own facts use it (a tag "classic sci-fi": "classic")
+    facts = {w.casefold() for t in [*vocabulary, *ctx.genres, *ctx.tags] for w in _WORD.findall(t)}
+    facts |= {"popular", "most", "rated"} if ctx.popularity_rank <= 100 else set()
+    for m in _CLAIMS.finditer(scrubbed):
+        if not all(w.casefold() in facts for w in _WORD.findall(m.group(0))):
+            return "unsupported_claim"
     long_words = [w.casefold() for w in words if len(w) > 3]
     if long_words and max(long_words.count(w) for w in set(long_words)) > 2:
         return "repetitive"
@@ -80,3 +131,16 @@ def check(text: str, ctx: Context, all_genres: set[str]) -> str | None:
 
 
 _COMMON = {"i"}  # capitalised mid-sentence, and not a name
+
+
+@functools.lru_cache(maxsize=65_536)
+def _is_word(word: str) -> bool:
+    """An English word (or a hyphenated pair of them) by ``wordfreq``'s frequency list."""
+    from wordfreq import zipf_frequency  # the llm extra's: only texts written by a model are checked
+
+    return all(zipf_frequency(part, "en") >= MIN_ZIPF for part in word.split("-") if part)
+
+
+def warm() -> None:
+    """Load the dictionary now (a second or so), rather than in the first text's time budget."""
+    _is_word("movie")

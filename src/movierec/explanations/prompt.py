@@ -6,6 +6,8 @@ checks is the rest (a genre outside the context, repetition, length)."""
 
 from __future__ import annotations
 
+import re
+
 from movierec.explanations.context import Context, natural_title, stars_text
 
 PROMPT_VERSION = "4"  # part of the cache key: a new prompt never serves an old prompt's texts
@@ -80,3 +82,13 @@ def grammar(ctx: Context, prefill: bool = False) -> str:
         f"piece ::= {piece}",
         "word ::= [a-z]{1,14}",
     ])  # fmt: skip
+
+
+def cut_short(ctx: Context, text: str) -> bool:
+    """Whether the model's part of ``text`` used all ``MAX_PIECES`` the grammar allows: it was then cut off
+    mid-thought and given its full stop by the grammar ("...in a world of.")."""
+    rest = text[len(opening(ctx)):] if text.startswith(opening(ctx)) else text
+    for whole in sorted([natural_title(ctx.title), *ctx.genres, *ctx.tags], key=len, reverse=True):
+        if whole:
+            rest = re.sub(re.escape(whole), " piece ", rest, flags=re.IGNORECASE)
+    return len(re.findall(r"[A-Za-z]+", rest)) >= MAX_PIECES

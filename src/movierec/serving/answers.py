@@ -30,6 +30,7 @@ class Movie(Answer):
     explanation: str | None = Field(None, description="why this movie, from the profile's own ratings")
     explanation_source: Literal["llm", "template"] | None = Field(None, description="where the explanation came from")
     explanation_ms: float | None = Field(None, description="how long the explanation took (milliseconds)")
+    explanation_key: str | None = Field(None, description="a model's text is being written: ask /explanation for it")
 
 
 class Journey(Answer):
@@ -95,6 +96,14 @@ class Version(Versioned):
 
 class Ping(Answer):
     ok: bool
+
+
+class Explanation(Answer):
+    key: str
+    status: Literal["written", "template", "pending"] = Field(
+        description="written: `explanation` is the model's; template: the model's text was not usable, keep the "
+                    "template; pending: not written yet, ask again")  # fmt: skip
+    explanation: str | None
 
 
 class ExplanationReport(Answer):

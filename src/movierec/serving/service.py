@@ -359,7 +359,7 @@ class MovieRec:
         monitor = Monitor(provider.name if provider else "template", provider.model if provider else "template",
                           float(os.environ.get("MOVIEREC_LLM_PRICE_IN", 0)), float(os.environ.get("MOVIEREC_LLM_PRICE_OUT", 0)))
         self.explainer = Explainer(provider, self.store, monitor, set(self.rec.genres), self.model_version,
-                                   budget_s=float(os.environ.get("MOVIEREC_EXPLAIN_BUDGET_MS", 1500)) / 1000,
+                                   budget_s=float(os.environ.get("MOVIEREC_EXPLAIN_BUDGET_MS", 0)) / 1000,
                                    ttl_s=float(os.environ.get("MOVIEREC_EXPLAIN_TTL", 7 * 86_400)))  # fmt: skip
         self._cache_version = f"{self.model_version}:{self.rec.ranker_version}:{monitor.provider}:{monitor.model}"  # answers differ by explainer
         self._version_body = orjson.dumps({"model_version": self.model_version})
@@ -560,6 +560,16 @@ class MovieRec:
         """Instant recommendations for a demo profile, with explanations."""
         return await self._cached("demo", {"profile": profile, "k": k, "explain": explain},
                             lambda: self.rec.demo(profile, k, explain))  # fmt: skip
+
+    @bentoml.api
+    @_answers_client_errors
+    async def explanation(self, key: Annotated[str, Field(min_length=20, max_length=400, pattern=r"^movierec:explain:")],
+                          wait_ms: Annotated[int, Field(strict=True, ge=0, le=30_000), Whole] = 10_000) -> answers.Explanation:  # fmt: skip
+        """The model's text for an item's ``explanation_key`` (a list answers at once with the template while
+        the model writes), waiting at most ``wait_ms`` for it."""
+        text = await self.explainer.wait(key, wait_ms / 1000)
+        status = "pending" if text is None else "written" if text else "template"
+        return _json(orjson.dumps({"key": key, "status": status, "explanation": text or None}))
 
     @bentoml.api
     @_answers_client_errors

@@ -21,7 +21,6 @@ session must find every one of them.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import math
 import threading
