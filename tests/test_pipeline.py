@@ -132,6 +132,18 @@ def test_dvc_repro_on_synthetic_data(repo_copy):
     assert shown.returncode == 0 and "ndcg@10" in shown.stdout
 
 
+def test_the_venvs_dvc_runs_stages_without_an_activated_venv(repo_copy):
+    """`.venv/bin/dvc repro` used to fail with ModuleNotFoundError: the stages call `python`, which was the
+    system's. Whatever the venv's Python starts now finds the venv's programs first."""
+    _set_params(repo_copy, data__dataset="synthetic", data__synthetic__n_users=50, data__synthetic__n_movies=60,
+                data__synthetic__n_ratings=1000)  # fmt: skip
+    bare = {"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/tmp"), "TQDM_DISABLE": "1"}
+    done = subprocess.run([os.path.join(BIN, "dvc"), "repro", "prepare"], cwd=repo_copy, env=bare,
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (repo_copy / "data" / "prepared" / "train.parquet").exists()
+
+
 def test_stage_reports_bad_data_without_traceback(tmp_path):
     """The message names the user's own folder and quotes the line as their file holds it (it used to name the
     pipeline's copy, and rebuild the line from parsed values: `5.0,39.0,3.0,...` for integer ids)."""

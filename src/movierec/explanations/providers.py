@@ -134,7 +134,7 @@ def from_environment(env: dict | None = None):
         return None
     if kind == "local":
         with _LOCK:  # one model load at a time
-            return LocalProvider(env.get("MOVIEREC_LLM_MODEL") or None, threads=int(env.get("MOVIEREC_LLM_THREADS", 2)),
+            return LocalProvider(env.get("MOVIEREC_LLM_MODEL") or None, threads=int(env.get("MOVIEREC_LLM_THREADS", 1)),
                                  parallel=int(env.get("MOVIEREC_LLM_PARALLEL", 1)))  # fmt: skip
     if kind == "openai":
         base = env.get("OPENAI_BASE_URL", "https://api.openai.com/v1")
