@@ -25,13 +25,15 @@ repro: setup
 test: setup browser
 	pytest
 
-# the web page tests drive Debian's Chromium; a fresh machine gets it here (root or sudo), as CI does
+# the web page tests drive Chromium: the system's, or CHROMIUM=/path/to/chromium; a fresh machine gets Debian's here
+# (root or sudo), as CI does; without either, `make test` stops here and says what to do
 browser:
-	@command -v chromium >/dev/null || { \
+	@command -v chromium >/dev/null || [ -n "$$CHROMIUM" ] || { \
+	  if [ "$$(id -u)" -eq 0 ]; then SUDO=; elif sudo -n true 2>/dev/null; then SUDO=sudo; else \
+	    echo "make test: the web page tests need Chromium, and installing it needs root. Run 'sudo apt-get install chromium' (Debian/Ubuntu), or set CHROMIUM=/path/to/chromium (any Chromium or Chrome), then make test again." >&2; exit 1; fi; \
 	  echo "installing Debian's chromium for the web page tests"; \
-	  SUDO=; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null \
-	  || echo "could not install chromium (apt-get install chromium): the web page tests will fail"; }
+	  || { echo "make test: could not install chromium (apt-get install chromium failed): install it, or set CHROMIUM=/path/to/chromium." >&2; exit 1; }; }
 
 # by choice only: leaves out the end-to-end tests, the serving tests (servers, a browser) and the mirror's data
 test-fast: setup

