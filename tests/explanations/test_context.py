@@ -31,6 +31,7 @@ def test_genres_are_said_in_words(genres, words):
 def test_articles_and_tags():
     assert with_article("animated film") == "an animated film" and with_article("drama") == "a drama"
     assert usable_tags(("heist", "boring", "mindfuck", "bank robbery", "x" * 30)) == ["heist", "bank robbery"]
+    assert usable_tags(("sci-fi", "adventure", "time travel"), genres=("Sci-Fi", "Adventure")) == ["time travel"]
 
 
 def test_a_list_takes_turns_among_phrasings_that_name_the_cited_movies():

@@ -100,16 +100,19 @@ def _and(parts: list[str]) -> str:
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
-def usable_tags(tags, n: int = 2) -> list[str]:
-    """Up to ``n`` of a movie's most used tags worth quoting: short, plain, not a verdict or a curse."""
-    return [t for t in tags if t.isascii() and len(t) <= 24 and not _RUDE.search(t) and '"' not in t][:n]
+def usable_tags(tags, n: int = 2, genres=()) -> list[str]:
+    """Up to ``n`` of a movie's most used tags worth quoting: short, plain, not a verdict or a curse, and not
+    one of its ``genres`` said again ("sci-fi" for a Sci-Fi film)."""
+    said = {g.casefold() for g in genres} | {_NOUN.get(g, g).split()[0].casefold() for g in genres}
+    return [t for t in tags if t.isascii() and len(t) <= 24 and not _RUDE.search(t) and '"' not in t
+            and t.casefold() not in said][:n]  # fmt: skip
 
 
 def template(ctx: Context) -> str:
     """The sentence without a model, from the context's facts alone, in words a person would use; the list's
     items take turns among a few phrasings, so that ten reasons do not read as one form filled in ten times."""
     what = genre_words(ctx.genres)
-    tags = usable_tags(ctx.tags)
+    tags = usable_tags(ctx.tags, genres=ctx.genres)
     tagged = f", tagged {_and([f'“{t}”' for t in tags])}" if tags else ""
     title = natural_title(ctx.title)
     if ctx.reason == "trending":

