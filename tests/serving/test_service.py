@@ -429,7 +429,7 @@ def test_the_list_answers_at_once_and_the_page_asks_for_each_text(project, tmp_p
         assert status == 200 and time.monotonic() - t < 0.8  # before any text could be written
         assert [m["explanation_source"] for m in out["items"]] == ["template"] * 3
         for m in out["items"]:
-            status, got = s.post("/explanation", {"key": m["explanation_key"], "wait_ms": 5000})
+            status, got = s.post("/explanation", {"key": m["explanation_key"], "wait_ms": 8000})
             assert status == 200 and got["status"] == "written" and got["explanation"].endswith("suit you well.")
         status, again = s.post("/recommend", {"user_id": uid, "k": 3, "explain": True})
         assert [m["explanation_source"] for m in again["items"]] == ["llm"] * 3  # written: from the cache now

@@ -564,9 +564,12 @@ class MovieRec:
     @bentoml.api
     @_answers_client_errors
     async def explanation(self, key: Annotated[str, Field(min_length=20, max_length=400, pattern=r"^movierec:explain:")],
-                          wait_ms: Annotated[int, Field(strict=True, ge=0, le=30_000), Whole] = 10_000) -> answers.Explanation:  # fmt: skip
+                          wait_ms: Annotated[int, Field(strict=True, ge=0, le=8_000), Whole] = 5_000) -> answers.Explanation:  # fmt: skip
         """The model's text for an item's ``explanation_key`` (a list answers at once with the template while
-        the model writes), waiting at most ``wait_ms`` for it."""
+        the model writes), waiting at most ``wait_ms`` for it (ask again while ``pending``; the framework ends
+        any request at 10 s)."""
+        if self.explainer.provider is None:  # no model writes here: the template is the text
+            return _json(orjson.dumps({"key": key, "status": "template", "explanation": None}))
         text = await self.explainer.wait(key, wait_ms / 1000)
         status = "pending" if text is None else "written" if text else "template"
         return _json(orjson.dumps({"key": key, "status": status, "explanation": text or None}))
