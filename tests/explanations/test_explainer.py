@@ -59,6 +59,21 @@ class Chat(BaseHTTPRequestHandler):
         pass
 
 
+def echo_chat(delay: float = 0.0) -> ThreadingHTTPServer:
+    """A running chat server whose answer (script "echo") is the opening the prompt asks for plus a few words, after
+    ``delay`` seconds: a grounded text for whatever context the prompt holds. ``shutdown()`` it when done."""
+
+    def echo(body: dict):
+        prompt = body["messages"][-1]["content"]
+        start = prompt.rindex('starting with "') + len('starting with "')
+        return 200, reply(prompt[start: prompt.rindex('"')] + " this one should suit you well."), delay
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Chat)
+    server.requests, server.scripts, server.script = [], {**SCRIPTS, "echo": echo}, "echo"
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
 @pytest.fixture(scope="module")
 def chat():
     server = ThreadingHTTPServer(("127.0.0.1", 0), Chat)

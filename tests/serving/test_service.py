@@ -358,21 +358,12 @@ def test_explanations_written_by_an_openai_compatible_server_with_a_report(proje
     own ratings: explained items say the text came from the model; a second request is served from the cache;
     /explanations counts it all. A server that fails gives the template, within the budget."""
     import re
-    import threading
     import time
-    from http.server import ThreadingHTTPServer
 
-    from tests.explanations.test_explainer import SCRIPTS, Chat, reply
+    from tests.explanations.test_explainer import echo_chat
     from tests.serving.conftest import start_server
 
-    def echo_the_opening(body: dict):  # a grounded answer for whatever context the prompt holds
-        prompt = body["messages"][-1]["content"]
-        start = prompt.rindex('starting with "') + len('starting with "')
-        return 200, reply(prompt[start: prompt.rindex('"')] + " this one should suit you well."), 0
-
-    chat = ThreadingHTTPServer(("127.0.0.1", 0), Chat)
-    chat.requests, chat.scripts, chat.script = [], {**SCRIPTS, "echo": echo_the_opening}, "echo"
-    threading.Thread(target=chat.serve_forever, daemon=True).start()
+    chat = echo_chat()
     s = start_server(project, tmp_path / "serve.log", MOVIEREC_EXPLAINER="openai", MOVIEREC_OPENAI_MODEL="test",
                      OPENAI_BASE_URL=f"http://127.0.0.1:{chat.server_port}/v1", MOVIEREC_EXPLAIN_BUDGET_MS="3000",
                      MOVIEREC_LLM_PRICE_IN="1.0")  # fmt: skip
@@ -405,21 +396,12 @@ def test_explanations_written_by_an_openai_compatible_server_with_a_report(proje
 def test_the_list_answers_at_once_and_the_page_asks_for_each_text(project, tmp_path):
     """With the default budget (none) a list no longer waits for the model: its items keep the template and
     carry `explanation_key`, and /explanation gives each text once written."""
-    import threading
     import time
-    from http.server import ThreadingHTTPServer
 
-    from tests.explanations.test_explainer import SCRIPTS, Chat, reply
+    from tests.explanations.test_explainer import echo_chat
     from tests.serving.conftest import start_server
 
-    def slow_echo(body: dict):
-        prompt = body["messages"][-1]["content"]
-        start = prompt.rindex('starting with "') + len('starting with "')
-        return 200, reply(prompt[start: prompt.rindex('"')] + " this one should suit you well."), 0.8
-
-    chat = ThreadingHTTPServer(("127.0.0.1", 0), Chat)
-    chat.requests, chat.scripts, chat.script = [], {**SCRIPTS, "slow_echo": slow_echo}, "slow_echo"
-    threading.Thread(target=chat.serve_forever, daemon=True).start()
+    chat = echo_chat(delay=0.8)
     s = start_server(project, tmp_path / "serve.log", MOVIEREC_EXPLAINER="openai", MOVIEREC_OPENAI_MODEL="test",
                      OPENAI_BASE_URL=f"http://127.0.0.1:{chat.server_port}/v1")  # fmt: skip
     try:

@@ -164,20 +164,10 @@ def test_a_rating_taken_back_leaves_the_session_and_the_list(browser, server):
 
 def test_model_texts_appear_as_they_are_written(browser, project, tmp_path):
     """The list shows at once with the template's sentences; each model text replaces its item's when written."""
-    import threading
-    from http.server import ThreadingHTTPServer
-
-    from tests.explanations.test_explainer import SCRIPTS, Chat, reply
+    from tests.explanations.test_explainer import echo_chat
     from tests.serving.conftest import start_server
 
-    def slow_echo(body: dict):
-        prompt = body["messages"][-1]["content"]
-        start = prompt.rindex('starting with "') + len('starting with "')
-        return 200, reply(prompt[start: prompt.rindex('"')] + " this one should suit you well."), 0.5
-
-    chat = ThreadingHTTPServer(("127.0.0.1", 0), Chat)
-    chat.requests, chat.scripts, chat.script = [], {**SCRIPTS, "slow_echo": slow_echo}, "slow_echo"
-    threading.Thread(target=chat.serve_forever, daemon=True).start()
+    chat = echo_chat(delay=0.5)
     s = start_server(project, tmp_path / "serve.log", MOVIEREC_EXPLAINER="openai", MOVIEREC_OPENAI_MODEL="test",
                      OPENAI_BASE_URL=f"http://127.0.0.1:{chat.server_port}/v1")  # fmt: skip
     try:
