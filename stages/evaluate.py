@@ -28,6 +28,22 @@ from movierec.training.tracking import file_md5, find_run, metric_name, mlflow_r
 from movierec.utils import load_params, write_json
 
 
+def summary(results: dict, cold: dict, similar: dict) -> dict:
+    """The headline figures, few and short enough for `dvc metrics show` and `dvc exp show` to fit a terminal, all
+    at 10: NDCG and coverage of the served ordering beside the two-tower alone, EASE and popularity, the served
+    ordering's NDCG from 1 and 10 ratings (cold start), and similar movies' excess hit rate; every figure is in the
+    detailed files too."""
+    served, tt, ease = results["two_tower+ranker"], results["two_tower"], results["ease"]
+    return {
+        "served": {"ndcg": served["ndcg@10"], "cov": served["coverage@10"]},
+        "two_tower": {"ndcg": tt["ndcg@10"]},
+        "ease": {"ndcg": ease["ndcg@10"], "cov": ease["coverage@10"]},
+        "pop": {"ndcg": results["popularity"]["ndcg@10"]},
+        "cold": {k: cold["two_tower+ranker"][f"ndcg@10_{k}"] for k in ("k1", "k10")},
+        "similar": {"excess": similar["served"]["similar_excess@10"]},
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--prepared", required=True)
@@ -38,6 +54,7 @@ def main() -> None:
     ap.add_argument("--segments", required=True, help="per-segment metrics JSON")
     ap.add_argument("--cold-start", required=True, help="cold-start NDCG@10 JSON")
     ap.add_argument("--similar", required=True, help="item-to-item JSON: similar movies against ItemKNN")
+    ap.add_argument("--summary", required=True, help="the headline figures JSON: what `dvc metrics show` prints")
     ap.add_argument("--plots", required=True, help="folder for metric@K plots")
     args = ap.parse_args()
     params = load_params()
@@ -86,6 +103,7 @@ def main() -> None:
     write_json(args.metrics, results)
     write_json(args.segments, segments)
     write_json(args.cold_start, cold)
+    write_json(args.summary, summary(results, cold, similar))
     Path(args.plots).mkdir(parents=True, exist_ok=True)
     for name, metrics in results.items():
         write_metric_at_k(metrics, ks, Path(args.plots) / f"{name}.csv")

@@ -129,7 +129,16 @@ def test_dvc_repro_on_synthetic_data(repo_copy):
     ran = [line.split("'")[1] for line in third.stdout.splitlines() if line.startswith("Running stage")]
     assert ran == ["evaluate"], third.stdout
     shown = _run(["dvc", "exp", "show", "--no-pager", "--json"], repo_copy)
-    assert shown.returncode == 0 and "ndcg@10" in shown.stdout
+    assert shown.returncode == 0 and '"served"' in shown.stdout
+    # the headline figures alone are metrics: a table that fits a terminal; the detailed files are read by path
+    table = _run(["dvc", "metrics", "show"], repo_copy)
+    assert table.returncode == 0 and max(map(len, table.stdout.splitlines())) <= 160, table.stdout
+    summary = json.loads((repo_copy / "metrics" / "summary.json").read_text())
+    evaluation = json.loads((repo_copy / "metrics" / "evaluation.json").read_text())
+    assert summary["served"]["ndcg"] == evaluation["two_tower+ranker"]["ndcg@10"]
+    assert summary["ease"]["cov"] == evaluation["ease"]["coverage@10"]
+    detail = _run(["dvc", "metrics", "show", "metrics/evaluation.json"], repo_copy)
+    assert detail.returncode == 0 and "two_tower+ranker.ndcg@10" in detail.stdout
 
 
 def test_the_venvs_dvc_runs_stages_without_an_activated_venv(repo_copy):
