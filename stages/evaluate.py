@@ -73,9 +73,10 @@ def main() -> None:
     trend = trend_order(Path(args.prepared), data.movie_features, int(params["index"]["trending_weeks"]))
     blend = TrendBlendScorer(TwoTowerScorer(model, known_users=False), trend, data.n_movies,
                              float(params["index"]["trending_blend"]), data.known)  # fmt: skip
+    stage = load_two_stage(args.ranker, movie_vectors(model))  # the served ordering, and similar movies below
     scorers = [
         TwoTowerScorer(model),
-        TwoStageScorer(model, load_two_stage(args.ranker, movie_vectors(model)), thin=blend),
+        TwoStageScorer(model, stage, thin=blend),
         EASEScorer(data.train, data.n_movies, float(ev["ease_lambda"]), int(ev["ease_max_items"])),
         PopularityScorer(data.train, data.n_movies),
     ]
@@ -91,10 +92,9 @@ def main() -> None:
                                             [int(k) for k in ev["cold_start_ks"]], data.n_movies, params["seed"])  # fmt: skip
     cold_ks = [int(k) for k in ev["cold_start_ks"]]
     cold[blend.name] = cold_start_ndcg(blend, data.known, relevant, cold_ks, data.n_movies, params["seed"])
-    # "similar movies": the served ranking (cosine of taste vectors) beside co-occurrence, same pairs
+    # "similar movies": the served ranking (taste cosine + item-to-item) beside the others, same pairs
     with torch.no_grad():
         taste = taste_part(model.movie_vectors().numpy(), model.cfg)
-    stage = load_two_stage(args.ranker, movie_vectors(model))
     served = blend_similarity(taste, stage.itemitem, stage.settings.similar_weight)
     similar = similar_report(taste, data.known, relevant, float(ev["relevance_threshold"]), served=served,
                              titles=data.movie_features["title"].astype(str).tolist())  # fmt: skip
