@@ -1,14 +1,15 @@
 """Benchmark: the whole pipeline at MovieLens 25M size, end to end from an empty DVC cache, stage by stage.
 
-    python bench/bench_full_size.py                       # about 30 minutes on 2 cores
-    python bench/bench_full_size.py -S train.epochs=2     # more overrides for `dvc exp run`
+    python bench/bench_full_size.py                       # about 45 minutes on 2 cores
+    python bench/bench_full_size.py -S train.epochs=2     # overrides for `dvc exp run`
 
 Clones the committed project into a scratch folder (a fresh clone: an empty DVC cache, no outputs) and runs
 
     dvc exp run -S data.dataset=synthetic -S data.synthetic.n_users=162541 \\
                 -S data.synthetic.n_movies=62423 -S data.synthetic.n_ratings=25000095  [training overrides]
 
-with the training settings for a catalogue of this size (``FULL_SIZE_TRAIN``; ``-S`` replaces any of them).
+and params.yaml's training settings as they are (the step settings derive from the data's size; training runs
+until early stopping ends it); ``-S`` adds overrides.
 Every stage's ``python`` goes through a small wrapper that records the stage's wall time and the peak resident
 memory of its process tree (``getrusage`` of its children), so the figures are the stages' own, under the
 real `dvc exp run`. Then it starts `bentoml serve` (one worker) on the result, sends a known user's and a
@@ -38,10 +39,6 @@ from bench_serve import BIN, start_server, wait_ready  # noqa: E402
 
 FULL_SIZE_DATA = {"data.dataset": "synthetic", "data.synthetic.n_users": "162541",
                   "data.synthetic.n_movies": "62423", "data.synthetic.n_ratings": "25000095"}  # fmt: skip
-# 14.75M liked training ratings: large steps of many targets per sampled history, shared negatives and sparse
-# id-table updates (see bench/bench_train.py); few epochs keep the run within its time budget
-FULL_SIZE_TRAIN = {"train.batch_size": "32768", "train.targets_per_view": "32", "train.negatives": "4096",
-                   "train.sparse_updates": "true", "train.epochs": "6"}  # fmt: skip
 
 # the wrapper every stage's `python` resolves to: run the real interpreter, then append one JSON line
 WRAPPER = """#!{python}
@@ -136,6 +133,17 @@ def serving_figures(root: Path, work: Path) -> dict:
     return serving
 
 
+def train_figures(summary: dict, curves: Path) -> dict:
+    """How training ended: the epochs run and kept, what stopped it, the step settings and the validation
+    curve."""
+    import pandas as pd
+
+    keys = ("epochs_run", "best_epoch", "stopped_by", "train_ratings", "val_ndcg@10", "steps", "auto")
+    curve = pd.read_csv(curves)
+    return {**{k: summary[k] for k in keys if k in summary},
+            "val_ndcg@10_by_epoch": [round(float(v), 5) for v in curve["val_ndcg@10"]]}  # fmt: skip
+
+
 def write_result(path: Path, result: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".json.tmp")
@@ -159,7 +167,7 @@ def main() -> None:
         print(json.dumps(result["serving"], indent=2))
         return
 
-    overrides = {**FULL_SIZE_DATA, **FULL_SIZE_TRAIN}
+    overrides = dict(FULL_SIZE_DATA)
     for kv in args.set:
         key, _, value = kv.partition("=")
         overrides[key] = value
@@ -194,7 +202,7 @@ def main() -> None:
     metrics = {name: json.loads((root / "metrics" / f"{name}.json").read_text())
                for name in ("evaluation", "train", "index", "statistics")}  # fmt: skip
     evaluation = metrics["evaluation"]
-    models = [m for m in ("two_tower", "ease", "popularity") if m in evaluation]
+    models = [m for m in ("two_tower+ranker", "two_tower", "ease", "popularity") if m in evaluation]
     serving = serving_figures(root, work)
 
     result = {
@@ -205,7 +213,7 @@ def main() -> None:
         "total_s": round(total, 1),
         "metrics": {m: {k: evaluation[m][k] for k in ("ndcg@10", "recall@10", "coverage@10", "n_users") if k in evaluation[m]}
                     for m in models},  # fmt: skip
-        "train": {k: metrics["train"][k] for k in ("epochs_run", "best_epoch", "train_ratings", "val_ndcg@10") if k in metrics["train"]},
+        "train": train_figures(metrics["train"], root / "plots" / "train" / "curves.csv"),
         "index": {k: metrics["index"][k] for k in ("points", "search", "recall@10_vs_exact", "graph_recall@10_vs_exact")
                   if k in metrics["index"]},
         "serving": serving,
@@ -216,10 +224,13 @@ def main() -> None:
     for name, s in stages.items():
         print(f"{name:<10} {s['wall_s']:>9.1f}s {s['peak_rss_gb']:>8.2f}GB")
     print(f"{'total':<10} {total:>9.1f}s  (dvc exp run, all stages and DVC's own work)")
-    print(f"\n{'model':<12} {'NDCG@10':>8} {'recall@10':>10} {'coverage@10':>12}")
+    t = result["train"]
+    print(f"\ntraining: {t['epochs_run']} epochs, stopped by {t.get('stopped_by')}, kept epoch {t['best_epoch']}; "
+          f"validation NDCG@10 by epoch {t['val_ndcg@10_by_epoch']}")
+    print(f"\n{'model':<16} {'NDCG@10':>8} {'recall@10':>10} {'coverage@10':>12}")
     for m in models:
         e = evaluation[m]
-        print(f"{m:<12} {e['ndcg@10']:>8.4f} {e['recall@10']:>10.4f} {e['coverage@10']:>12.4f}")
+        print(f"{m:<16} {e['ndcg@10']:>8.4f} {e['recall@10']:>10.4f} {e['coverage@10']:>12.4f}")
     print(f"\nserving: one worker holds {serving['worker_rss_gb']} GB; checkpoint {serving['checkpoint_mb']} MB")
     g = serving["with_genome"]
     print(f"with a 1,128-tag genome: one worker holds {g['worker_rss_gb']} GB; checkpoint {g['checkpoint_mb']} MB")

@@ -10,6 +10,7 @@ import random
 import shutil
 import sys
 import tempfile
+import types
 import typing
 from pathlib import Path
 from typing import Any, Iterator
@@ -46,6 +47,8 @@ def _typed(section: str, name: str, value: Any, kind: Any) -> Any:
     """``value`` as the field's type (an integer is a valid float); a value of another type is refused, so that
     ``epochs: ten`` stops with a message rather than deep inside training."""
     words = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+    if isinstance(kind, types.UnionType):  # a setting that is a value or a word ("auto"): the class checks which
+        return value
     if kind in words:
         ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
         if kind is float and isinstance(value, int) and not isinstance(value, bool):

@@ -7,7 +7,7 @@ import torch
 from movierec.evaluation.baselines import PopularityScorer
 from movierec.evaluation.protocol import TwoTowerScorer, evaluate_scorer, user_sample
 from movierec.training.inputs import build_model, load_pipeline_data
-from movierec.training.loop import EarlyStopping, TrainConfig, TrainData, fit, positives
+from movierec.training.loop import EarlyStopping, TrainConfig, TrainData, auto_settings, fit, positives, resolve
 from tests.training import prepared
 
 SMALL_MODEL = {"embedding_dim": 16, "hidden_dims": [32], "max_history": 50}
@@ -81,8 +81,8 @@ def test_learns_more_than_popularity(taste_data):
 def test_early_stopping_and_step_limit(data):
     _, hist = train(data, epochs=30, patience=1, learning_rate=0.5)  # a wild step size stops improving at once
     vals = [h["val_ndcg@10"] for h in hist]
-    first_worse = next(i for i in range(1, len(vals)) if vals[i] <= max(vals[:i]))
-    assert len(hist) == first_worse + 1 < 30  # patience 1: the first epoch that is no better is the last
+    first_worse = next(i for i in range(1, len(vals)) if vals[i] <= vals[i - 1] + 0.001)
+    assert len(hist) == first_worse + 1 < 30  # patience 1: the first epoch without a gain (tolerance) is the last
     _, hist = train(data, epochs=5, max_steps=3)
     assert len(hist) == 1
 
@@ -92,14 +92,26 @@ def test_early_stopping_keeps_the_latest_epoch_validation_cannot_tell_from_the_b
     plain, tolerant = EarlyStopping(patience=3), EarlyStopping(patience=3, tolerance=0.01)
     got = [plain.update(v) for v in vals]
     assert [k for k, _, _ in got] == [True, True, False, False, True, False, False, False]  # new bests only
-    assert [s for _, s, _ in got] == [False] * 7 + [True]  # 3 epochs without a kept one
+    assert [s for _, s, _ in got] == [False] * 7 + [True]  # 3 epochs without a gain
     assert [d for _, _, d in got] == [False, False, False, True, False, False, True, False]  # every 2 without a best
     got = [tolerant.update(v) for v in vals]
     assert [k for k, _, _ in got] == [True, True, True, False, True, False, False, False]  # 0.195 is within 0.01
     assert tolerant.best == 0.21
-    eager = EarlyStopping(patience=0)  # stops at the first epoch that is not kept, never at a kept one
+    eager = EarlyStopping(patience=1)  # stops at the first epoch without a gain
     assert eager.update(0.1) == (True, False, False) and eager.update(0.2)[:2] == (True, False)
     assert eager.update(0.1)[:2] == (False, True)
+
+
+def test_early_stopping_ends_a_curve_that_only_creeps():
+    def run(vals):
+        stopping = EarlyStopping(patience=3, tolerance=0.001)
+        return [stopping.update(v) for v in vals]
+
+    creeping = run([0.20 + 0.0002 * i for i in range(30)])  # 0.0006 over 3 epochs: flat for a tolerance of 0.001
+    assert [s for _, s, _ in creeping].index(True) == 3
+    assert all(k for k, _, _ in creeping[:4])  # every epoch a new best: the latest is kept, and ends training
+    rising = run([0.20 + 0.0004 * i for i in range(30)])  # 0.0012 over 3 epochs: a gain that resets the count
+    assert not any(s for _, s, _ in rising)
 
 
 def test_tolerance_keeps_a_later_epoch(data):
@@ -127,6 +139,42 @@ def test_bad_settings(data):
         TrainConfig(targets_per_view=0)
     with pytest.raises(ValueError, match="sparse_updates"):
         TrainConfig(sparse_updates=True, weight_decay=0.01)
+    with pytest.raises(ValueError, match="batch_size must be an integer or 'auto', not 'big'"):
+        TrainConfig(batch_size="big")
+    with pytest.raises(ValueError, match="sparse_updates must be true or false or 'auto', not 1"):
+        TrainConfig(sparse_updates=1)
+    with pytest.raises(ValueError, match="batch_size and targets_per_view must be 1 or more"):
+        TrainConfig(batch_size=0)
+
+
+@pytest.mark.parametrize("n_targets, n_movies, expected", [
+    (58_000, 9_700, (1024, 4, 0, False)),  # ml-latest-small: the step it was tuned at
+    (560_000, 3_700, (1024, 4, 0, False)),  # ml-1m: about 550 steps of the small step
+    (5_600_000, 10_700, (8192, 32, 4096, False)),
+    (14_750_000, 62_423, (32768, 32, 4096, True)),  # ml-25m
+    (400_000_000, 100_000, (32768, 32, 4096, True)),  # the largest step, however large the data
+])  # fmt: skip
+def test_auto_step_settings_follow_the_data_size(n_targets, n_movies, expected):
+    got = auto_settings(n_targets, n_movies)
+    assert (got["batch_size"], got["targets_per_view"], got["negatives"], got["sparse_updates"]) == expected
+    assert not auto_settings(n_targets, n_movies, weight_decay=0.01)["sparse_updates"]  # SparseAdam has none
+    cfg = TrainConfig(batch_size=2048).resolved(n_targets, n_movies)  # a number given stays
+    assert cfg.batch_size == 2048 and cfg.targets_per_view == expected[1]
+
+
+def test_fit_trains_with_the_resolved_settings_and_says_what_stopped_it(data):
+    cfg = TrainConfig(epochs=2, patience=5)
+    resolved = resolve(cfg, TrainData(data.train, data.val_relevant, data.n_movies))
+    assert (resolved.batch_size, resolved.targets_per_view, resolved.negatives, resolved.sparse_updates) == (
+        1024, 4, 0, False)  # fmt: skip
+    _, auto = train(data, epochs=2, batch_size="auto")
+    _, fixed = train(data, epochs=2, batch_size=1024)
+    assert [h["loss"] for h in auto] == [h["loss"] for h in fixed]
+    assert auto[-1]["stopped_by"] == "epochs"
+    _, hist = train(data, epochs=5, max_steps=3)
+    assert hist[-1]["stopped_by"] == "max_steps"
+    _, hist = train(data, epochs=30, patience=1, learning_rate=0.5)
+    assert hist[-1]["stopped_by"] == "early_stopping"
 
 
 def test_sparse_updates_move_only_the_rows_a_step_saw(data):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
+import math
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -22,18 +24,44 @@ from movierec.training.distributed import world
 from movierec.training.views import ViewBatch, epoch_batches
 
 
+AUTO = "auto"
+STEP_SETTINGS = {"batch_size": int, "targets_per_view": int, "negatives": int, "sparse_updates": bool}
+SMALL_BATCH, LARGE_BATCH = 1024, 32768
+STEPS_PER_EPOCH = 512
+SPARSE_CATALOGUE = 20_000
+
+
+def auto_settings(n_targets: int, n_movies: int, weight_decay: float = 0.0) -> dict:
+    """The step settings for ``n_targets`` liked training ratings over ``n_movies`` movies.
+
+    Small data keeps the step it was tuned at (1,024 targets, 4 per history view, every target a negative,
+    dense updates). Once an epoch at that step would run past about 512 steps, the step grows with the data (a
+    power of two, up to 32,768 targets) so that an epoch stays near 512 steps: per-step work that does not
+    grow with the step (the optimiser, the history gathering) is then spread over more targets, and an epoch of
+    ml-25m takes minutes rather than half an hour. Larger steps take more targets per view (up to 32: a
+    MovieLens user has dozens of liked ratings) and share a sample of 4,096 negatives instead of all their
+    targets (the softmax's cost grows with targets x negatives). Above 20,000 movies the id tables get sparse
+    updates: a step then touches the rows of the movies it saw instead of every row of both tables."""
+    ideal = max(n_targets, 1) / STEPS_PER_EPOCH
+    batch = int(min(max(2 ** round(math.log2(ideal)), SMALL_BATCH), LARGE_BATCH))
+    return {"batch_size": batch, "targets_per_view": min(max(batch // 256, 4), 32),
+            "negatives": 0 if batch <= 4096 else 4096,
+            "sparse_updates": n_movies > SPARSE_CATALOGUE and not weight_decay}  # fmt: skip
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     loss: str = "softmax"  # softmax | bpr | mse | mse_bpr
     epochs: int = 40
-    batch_size: int = 1024  # training targets (liked ratings) per step; also the shared negatives
-    targets_per_view: int = 4  # liked ratings predicted from one history sample of a user
-    negatives: int = 0  # softmax: shared negatives per step, sampled from its targets (0: all its targets)
-    sparse_updates: bool = False  # the id tables get sparse gradients and SparseAdam (lazy: only rows seen)
+    # the step settings: "auto" derives each from the data's size (see auto_settings)
+    batch_size: int | str = AUTO  # training targets (liked ratings) per step; also the shared negatives
+    targets_per_view: int | str = AUTO  # liked ratings predicted from one history sample of a user
+    negatives: int | str = AUTO  # softmax: shared negatives per step, sampled from its targets (0: all its targets)
+    sparse_updates: bool | str = AUTO  # the id tables get sparse gradients and SparseAdam (lazy: only rows seen)
     val_users: int = 5000  # validation users (a fixed seeded sample when there are more; 0: all)
     learning_rate: float = 0.003002
     weight_decay: float = 0.0
-    patience: int = 5  # epochs without a better validation NDCG@10 before stopping
+    patience: int = 5  # epochs without a gain of more than tolerance in validation NDCG@10 before stopping
     lr_decay: float = 0.5  # learning rate factor after each 2 epochs without improvement (1: constant)
     positive_threshold: float = 3.0  # softmax and BPR learn from ratings at or above this (stars)
     logq_weight: float = 1.028  # strength of the log-popularity correction in the softmax loss (0: none)
@@ -50,7 +78,12 @@ class TrainConfig:
             raise ValueError(f"ema_decay must be in [0, 1), not {self.ema_decay}")
         if self.tolerance < 0:
             raise ValueError(f"tolerance must be 0 or more, not {self.tolerance}")
-        if self.sparse_updates and self.weight_decay:
+        for name, kind in STEP_SETTINGS.items():
+            value = getattr(self, name)
+            if value != AUTO and (type(value) is not kind):
+                words = "true or false" if kind is bool else "an integer"
+                raise ValueError(f"{name} must be {words} or {AUTO!r}, not {value!r}")
+        if self.sparse_updates is True and self.weight_decay:
             raise ValueError("sparse_updates has no weight decay (SparseAdam): set one of them off")
         if self.epochs < 1 or self.patience < 1 or self.learning_rate <= 0 or self.weight_decay < 0 or self.max_steps < 0:
             raise ValueError(f"epochs and patience must be 1 or more, learning_rate above 0, weight_decay and max_steps "
@@ -59,10 +92,16 @@ class TrainConfig:
         if not 0 < self.lr_decay <= 1 or not 0 <= self.short_history_prob <= 1 or self.logq_weight < 0:
             raise ValueError(f"lr_decay must be in (0, 1], short_history_prob in [0, 1], logq_weight 0 or more, not "
                              f"{self.lr_decay}, {self.short_history_prob} and {self.logq_weight}")  # fmt: skip
-        if self.batch_size < 1 or self.targets_per_view < 1 or self.val_users < 0 or self.negatives < 0:
+        if any(v != AUTO and v < 1 for v in (self.batch_size, self.targets_per_view)) or self.val_users < 0 or (
+                self.negatives != AUTO and self.negatives < 0):
             raise ValueError(f"batch_size and targets_per_view must be 1 or more, val_users and negatives 0 or "
                              f"more, not {self.batch_size}, {self.targets_per_view}, {self.val_users} and "
                              f"{self.negatives}")  # fmt: skip
+
+    def resolved(self, n_targets: int, n_movies: int) -> TrainConfig:
+        """This configuration with every ``"auto"`` step setting replaced by :func:`auto_settings`'s value."""
+        derived = auto_settings(n_targets, n_movies, self.weight_decay)
+        return dataclasses.replace(self, **{k: v for k, v in derived.items() if getattr(self, k) == AUTO})
 
 
 RUN_SETTINGS = {"threads": 2, "processes": 1, "device": "auto"}  # how, not what, to train: not TrainConfig's
@@ -86,14 +125,16 @@ class TrainData:
 class EarlyStopping:
     """Which epochs to keep and when to stop, from validation NDCG@10 alone.
 
-    An epoch *holds* when it sets a new best, or (``tolerance`` > 0) comes within ``tolerance`` of the best so
-    far; the latest holding epoch is the one kept, and training stops after ``patience`` epochs in a row that do
-    not hold. The learning rate is cut after every 2 epochs without a new best.
+    An epoch *gains* when it beats the level of the last gain by more than ``tolerance``; training stops after
+    ``patience`` epochs in a row without a gain, so a curve that only creeps (less than ``tolerance`` over
+    ``patience`` epochs) ends training as a falling one does. An epoch *holds* when it sets a new best, or
+    (``tolerance`` > 0) comes within ``tolerance`` of the best so far; the latest holding epoch is the one kept.
+    The learning rate is cut after every 2 epochs without a new best.
     """
 
     def __init__(self, patience: int, tolerance: float = 0.0):
         self.patience, self.tolerance = patience, tolerance
-        self.best, self.since_best, self.since_kept = float("-inf"), 0, 0
+        self.best, self.level, self.since_best, self.since_gain = float("-inf"), float("-inf"), 0, 0
 
     def update(self, val: float) -> tuple[bool, bool, bool]:
         """``(keep, stop, slow_down)`` after an epoch that validated at ``val``."""
@@ -101,8 +142,10 @@ class EarlyStopping:
         self.best = max(self.best, val)
         self.since_best = 0 if new_best else self.since_best + 1
         keep = new_best or (self.tolerance > 0 and val >= self.best - self.tolerance)
-        self.since_kept = 0 if keep else self.since_kept + 1
-        stop = not keep and self.since_kept >= self.patience  # a kept epoch never ends training
+        gain = val > self.level + self.tolerance
+        self.level = val if gain else self.level
+        self.since_gain = 0 if gain else self.since_gain + 1
+        stop = self.since_gain >= max(self.patience, 1)
         return keep, stop, not stop and self.since_best > 0 and self.since_best % 2 == 0
 
 
@@ -111,6 +154,20 @@ def positives(train: RatingLists, threshold: float) -> tuple[np.ndarray, np.ndar
     users = np.repeat(np.arange(train.n_users), train.counts())
     keep = train.ratings >= threshold
     return users[keep], train.items[keep], train.ratings[keep]
+
+
+def target_threshold(cfg: TrainConfig) -> float:
+    """The rating from which a training row is a target: the ranking losses learn from liked rows, MSE needs
+    every rating level."""
+    return cfg.positive_threshold if cfg.loss in ("softmax", "bpr") else 0.0
+
+
+def resolve(cfg: TrainConfig, data: TrainData) -> TrainConfig:
+    """``cfg`` with its ``"auto"`` step settings derived from ``data``'s size: what :func:`fit` trains with."""
+    n_targets = int((data.train.ratings >= target_threshold(cfg)).sum())
+    if n_targets == 0:
+        raise ValueError(f"no training ratings at or above positive_threshold={target_threshold(cfg)}")
+    return cfg.resolved(n_targets, data.n_movies)
 
 
 def sparse_id_tables(model: TwoTower) -> list[torch.nn.Parameter]:
@@ -189,7 +246,9 @@ def fit(
     exponential moving average of the weights (updated after every step) is what each epoch validates and what
     is kept; training itself goes on from the live weights. Returns the model (kept weights loaded) and one
     record per epoch: ``epoch, loss, val_ndcg@10, val_recall@10, seconds, interactions_per_s, kept`` (True
-    for the one epoch whose weights were kept).
+    for the one epoch whose weights were kept); the last record also says what ended training, ``stopped_by``:
+    ``early_stopping``, ``epochs`` (all of them ran) or ``max_steps``. ``"auto"`` step settings are resolved by
+    :func:`resolve` first.
 
     With ``tolerance`` (see :class:`EarlyStopping`), the latest epoch within ``tolerance`` of the best validation
     NDCG@10 so far is kept rather than the best itself. Validation NDCG on a small set wanders by about 0.001
@@ -222,11 +281,9 @@ def _fit(model: TwoTower, data: TrainData, cfg: TrainConfig, on_epoch: Callable[
     rank, n_procs = world()
     # negatives and BPR draws: each process its own stream (one process keeps the single shared stream)
     step_rng = rng if n_procs == 1 else np.random.default_rng([cfg.seed, rank])
-    # the ranking losses learn from liked rows; MSE needs every rating level
-    threshold = cfg.positive_threshold if cfg.loss in ("softmax", "bpr") else 0.0
+    threshold = target_threshold(cfg)
     movies = data.train.items[data.train.ratings >= threshold]  # the targets of an epoch
-    if len(movies) == 0:
-        raise ValueError(f"no training ratings at or above positive_threshold={threshold}")
+    cfg = resolve(cfg, data)
     share = np.bincount(movies, minlength=data.n_movies) / len(movies)
     log_q = torch.from_numpy((cfg.logq_weight * np.log(np.maximum(share, 1e-12))).astype(np.float32)).to(device)
     val_relevant = user_sample(data.val_relevant, cfg.val_users, cfg.seed)
@@ -252,7 +309,7 @@ def _fit(model: TwoTower, data: TrainData, cfg: TrainConfig, on_epoch: Callable[
 
     history: list[dict] = []
     stopping = EarlyStopping(cfg.patience, cfg.tolerance)
-    kept, kept_state, steps = 0, copy.deepcopy(model.state_dict()), 0
+    kept, kept_state, steps, stopped_by = 0, copy.deepcopy(model.state_dict()), 0, "epochs"
     for epoch in range(1, cfg.epochs + 1):
         model.train()
         t0 = time.perf_counter()
@@ -303,15 +360,18 @@ def _fit(model: TwoTower, data: TrainData, cfg: TrainConfig, on_epoch: Callable[
         if keep:
             kept, kept_state = epoch, copy.deepcopy(scored.state_dict())
         if stop:
+            stopped_by = "early_stopping"
             break
         if slow_down:  # a plateau: smaller steps usually find the next improvement
             for opt in opts:
                 for group in opt.param_groups:
                     group["lr"] *= cfg.lr_decay
         if cfg.max_steps and steps >= cfg.max_steps:
+            stopped_by = "max_steps"
             break
     for record in history:
         record["kept"] = record["epoch"] == kept
+    history[-1]["stopped_by"] = stopped_by
     for table in (model.movie_id, model.history_emb, model.user_id):
         if table is not None:
             table.sparse = False
