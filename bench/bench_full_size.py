@@ -138,7 +138,7 @@ def train_figures(summary: dict, curves: Path) -> dict:
     curve."""
     import pandas as pd
 
-    keys = ("epochs_run", "best_epoch", "stopped_by", "train_ratings", "val_ndcg@10", "steps", "auto")
+    keys = ("epochs_run", "best_epoch", "stopped_by", "train_ratings", "val_ndcg@10", "settings", "auto")
     curve = pd.read_csv(curves)
     return {**{k: summary[k] for k in keys if k in summary},
             "val_ndcg@10_by_epoch": [round(float(v), 5) for v in curve["val_ndcg@10"]]}  # fmt: skip

@@ -14,7 +14,7 @@ from movierec.models.two_tower import save_checkpoint
 from movierec.training.curves import plot_curves
 from movierec.training.distributed import needs_launch, process_group, relaunch, resolve_device, threads_per_process
 from movierec.training.inputs import build_model, load_pipeline_data
-from movierec.training.loop import AUTO, STEP_SETTINGS, TrainConfig, TrainData, fit, resolve, split_settings
+from movierec.training.loop import AUTO, AUTO_SETTINGS, TrainConfig, TrainData, fit, resolve, split_settings
 from movierec.training.tracking import file_md5, flatten, metric_name, mlflow_run
 from movierec.utils import load_params, make_config, set_seed, write_json
 
@@ -61,7 +61,7 @@ def train(args: argparse.Namespace, params: dict, cfg: TrainConfig, device: str,
         if mlflow is None:
             return
         best = next(r for r in history if r["kept"])
-        steps = resolve(cfg, TrainData(data.train, data.val_relevant, data.n_movies))
+        used = resolve(cfg, TrainData(data.train, data.val_relevant, data.n_movies))
         save_checkpoint(args.model, model.cpu(), {"epoch": best["epoch"], "val_ndcg@10": best["val_ndcg@10"]})
         summary = {
             "best_epoch": best["epoch"],
@@ -71,9 +71,9 @@ def train(args: argparse.Namespace, params: dict, cfg: TrainConfig, device: str,
             "val_recall@10": best["val_recall@10"],
             "n_parameters": sum(p.numel() for p in model.parameters()),
             "train_ratings": len(data.train.items),
-            # the step settings trained with; "auto" lists those derived from the data's size
-            "steps": {k: getattr(steps, k) for k in STEP_SETTINGS},
-            "auto": [k for k in STEP_SETTINGS if getattr(cfg, k) == AUTO],
+            # the size-dependent settings trained with; "auto" lists those derived from the data's size
+            "settings": {k: getattr(used, k) for k in AUTO_SETTINGS},
+            "auto": [k for k in AUTO_SETTINGS if getattr(cfg, k) == AUTO],
         }
         write_json(args.metrics, summary)
         curves = pd.DataFrame(history)
@@ -83,13 +83,13 @@ def train(args: argparse.Namespace, params: dict, cfg: TrainConfig, device: str,
         plot_curves(curves, Path(args.curves) / "curves.png")
         mlflow.log_metrics({metric_name(f"best_{k}"): float(v) for k, v in summary.items()
                             if isinstance(v, (int, float))})  # fmt: skip
-        mlflow.log_params({f"resolved.{k}": v for k, v in summary["steps"].items()})
+        mlflow.log_params({f"resolved.{k}": v for k, v in summary["settings"].items()})
         mlflow.log_metrics({"train_seconds": seconds,
                             "interactions_per_s": float(curves["interactions_per_s"].mean())})  # fmt: skip
         mlflow.set_tag("checkpoint_md5", file_md5(args.model))
         mlflow.log_artifact(args.model)
     print(f"kept epoch {best['epoch']} of {len(history)} (stopped by {summary['stopped_by']}): val NDCG@10 "
-          f"{best['val_ndcg@10']:.4f}; steps {summary['steps']}; "
+          f"{best['val_ndcg@10']:.4f}; settings {summary['settings']}; "
           f"{seconds:.0f} s, {curves['interactions_per_s'].mean():,.0f} interactions/s on {device}"
           + (f" in {n_procs} processes" if n_procs > 1 else ""))
 

@@ -62,7 +62,7 @@ def test_a_typo_or_a_refused_value_in_params_names_the_section():
 
 @pytest.mark.parametrize("cls, section, values, message", [
     (TrainConfig, "train", {"epochs": "ten"}, "epochs must be an integer, not 'ten'"),
-    (TrainConfig, "train", {"patience": 2.5}, "patience must be an integer, not 2.5"),
+    (TrainConfig, "train", {"patience": 2.5}, "patience must be an integer or 'auto', not 2.5"),
     (TrainConfig, "train", {"sparse_updates": 1}, "sparse_updates must be true or false or 'auto', not 1"),
     (TrainConfig, "train", {"batch_size": 1024.0}, "batch_size must be an integer or 'auto', not 1024.0"),
     (TrainConfig, "train", {"learning_rate": "fast"}, "learning_rate must be a number"),

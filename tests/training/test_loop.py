@@ -148,25 +148,25 @@ def test_bad_settings(data):
 
 
 @pytest.mark.parametrize("n_targets, n_movies, expected", [
-    (58_000, 9_700, (1024, 4, 0, False)),  # ml-latest-small: the step it was tuned at
-    (560_000, 3_700, (1024, 4, 0, False)),  # ml-1m: about 550 steps of the small step
-    (5_600_000, 10_700, (8192, 32, 4096, False)),
-    (14_750_000, 62_423, (32768, 32, 4096, True)),  # ml-25m
-    (400_000_000, 100_000, (32768, 32, 4096, True)),  # the largest step, however large the data
+    (58_000, 9_700, (1024, 4, 0, False, 5)),  # ml-latest-small: the step it was tuned at
+    (560_000, 3_700, (1024, 4, 0, False, 2)),  # ml-1m: about 550 steps of the small step
+    (5_600_000, 10_700, (8192, 32, 4096, False, 2)),
+    (14_750_000, 62_423, (32768, 32, 4096, True, 2)),  # ml-25m
+    (400_000_000, 100_000, (32768, 32, 4096, True, 2)),  # the largest step, however large the data
 ])  # fmt: skip
-def test_auto_step_settings_follow_the_data_size(n_targets, n_movies, expected):
+def test_auto_settings_follow_the_data_size(n_targets, n_movies, expected):
     got = auto_settings(n_targets, n_movies)
-    assert (got["batch_size"], got["targets_per_view"], got["negatives"], got["sparse_updates"]) == expected
+    assert tuple(got[k] for k in ("batch_size", "targets_per_view", "negatives", "sparse_updates", "patience")) == expected
     assert not auto_settings(n_targets, n_movies, weight_decay=0.01)["sparse_updates"]  # SparseAdam has none
-    cfg = TrainConfig(batch_size=2048).resolved(n_targets, n_movies)  # a number given stays
-    assert cfg.batch_size == 2048 and cfg.targets_per_view == expected[1]
+    cfg = TrainConfig(batch_size=4096, patience=7).resolved(n_targets, n_movies)  # a number given stays ...
+    assert (cfg.batch_size, cfg.patience, cfg.targets_per_view, cfg.negatives) == (4096, 7, 16, 0)  # ... and leads
 
 
 def test_fit_trains_with_the_resolved_settings_and_says_what_stopped_it(data):
     cfg = TrainConfig(epochs=2, patience=5)
     resolved = resolve(cfg, TrainData(data.train, data.val_relevant, data.n_movies))
-    assert (resolved.batch_size, resolved.targets_per_view, resolved.negatives, resolved.sparse_updates) == (
-        1024, 4, 0, False)  # fmt: skip
+    assert (resolved.batch_size, resolved.targets_per_view, resolved.negatives, resolved.sparse_updates,
+            resolved.patience) == (1024, 4, 0, False, 5)  # fmt: skip
     _, auto = train(data, epochs=2, batch_size="auto")
     _, fixed = train(data, epochs=2, batch_size=1024)
     assert [h["loss"] for h in auto] == [h["loss"] for h in fixed]

@@ -25,14 +25,16 @@ from movierec.training.views import ViewBatch, epoch_batches
 
 
 AUTO = "auto"
-STEP_SETTINGS = {"batch_size": int, "targets_per_view": int, "negatives": int, "sparse_updates": bool}
+AUTO_SETTINGS = {"batch_size": int, "targets_per_view": int, "negatives": int, "sparse_updates": bool, "patience": int}
 SMALL_BATCH, LARGE_BATCH = 1024, 32768
 STEPS_PER_EPOCH = 512
+PATIENCE_STEPS = 1000
 SPARSE_CATALOGUE = 20_000
 
 
-def auto_settings(n_targets: int, n_movies: int, weight_decay: float = 0.0) -> dict:
-    """The step settings for ``n_targets`` liked training ratings over ``n_movies`` movies.
+def auto_settings(n_targets: int, n_movies: int, weight_decay: float = 0.0, batch_size: int | str = AUTO) -> dict:
+    """The settings that follow the data's size, for ``n_targets`` liked training ratings over ``n_movies``
+    movies (with ``batch_size`` given, the others follow it).
 
     Small data keeps the step it was tuned at (1,024 targets, 4 per history view, every target a negative,
     dense updates). Once an epoch at that step would run past about 512 steps, the step grows with the data (a
@@ -41,19 +43,27 @@ def auto_settings(n_targets: int, n_movies: int, weight_decay: float = 0.0) -> d
     ml-25m takes minutes rather than half an hour. Larger steps take more targets per view (up to 32: a
     MovieLens user has dozens of liked ratings) and share a sample of 4,096 negatives instead of all their
     targets (the softmax's cost grows with targets x negatives). Above 20,000 movies the id tables get sparse
-    updates: a step then touches the rows of the movies it saw instead of every row of both tables."""
-    ideal = max(n_targets, 1) / STEPS_PER_EPOCH
-    batch = int(min(max(2 ** round(math.log2(ideal)), SMALL_BATCH), LARGE_BATCH))
-    return {"batch_size": batch, "targets_per_view": min(max(batch // 256, 4), 32),
-            "negatives": 0 if batch <= 4096 else 4096,
-            "sparse_updates": n_movies > SPARSE_CATALOGUE and not weight_decay}  # fmt: skip
+    updates: a step then touches the rows of the movies it saw instead of every row of both tables.
+
+    Patience is counted in epochs, but what it waits for is steps: 5 epochs without a gain, or fewer where
+    they hold more than about 1,000 steps (at least 2). An epoch of ml-latest-small is some 60 steps, and its
+    validation on 600 users wanders; one of ml-25m is some 450 steps of 32 times the targets, validated on
+    5,000 users, and each costs minutes."""
+    if batch_size == AUTO:
+        ideal = max(n_targets, 1) / STEPS_PER_EPOCH
+        batch_size = int(min(max(2 ** round(math.log2(ideal)), SMALL_BATCH), LARGE_BATCH))
+    steps = max(n_targets / batch_size, 1.0)
+    return {"batch_size": batch_size, "targets_per_view": min(max(batch_size // 256, 4), 32),
+            "negatives": 0 if batch_size <= 4096 else 4096,
+            "sparse_updates": n_movies > SPARSE_CATALOGUE and not weight_decay,
+            "patience": min(max(round(PATIENCE_STEPS / steps), 2), 5)}  # fmt: skip
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     loss: str = "softmax"  # softmax | bpr | mse | mse_bpr
     epochs: int = 40
-    # the step settings: "auto" derives each from the data's size (see auto_settings)
+    # "auto" derives a setting from the data's size (see auto_settings)
     batch_size: int | str = AUTO  # training targets (liked ratings) per step; also the shared negatives
     targets_per_view: int | str = AUTO  # liked ratings predicted from one history sample of a user
     negatives: int | str = AUTO  # softmax: shared negatives per step, sampled from its targets (0: all its targets)
@@ -61,7 +71,7 @@ class TrainConfig:
     val_users: int = 5000  # validation users (a fixed seeded sample when there are more; 0: all)
     learning_rate: float = 0.003002
     weight_decay: float = 0.0
-    patience: int = 5  # epochs without a gain of more than tolerance in validation NDCG@10 before stopping
+    patience: int | str = AUTO  # epochs without a gain of more than tolerance in validation NDCG@10 before stopping
     lr_decay: float = 0.5  # learning rate factor after each 2 epochs without improvement (1: constant)
     positive_threshold: float = 3.0  # softmax and BPR learn from ratings at or above this (stars)
     logq_weight: float = 1.028  # strength of the log-popularity correction in the softmax loss (0: none)
@@ -78,14 +88,14 @@ class TrainConfig:
             raise ValueError(f"ema_decay must be in [0, 1), not {self.ema_decay}")
         if self.tolerance < 0:
             raise ValueError(f"tolerance must be 0 or more, not {self.tolerance}")
-        for name, kind in STEP_SETTINGS.items():
+        for name, kind in AUTO_SETTINGS.items():
             value = getattr(self, name)
             if value != AUTO and (type(value) is not kind):
                 words = "true or false" if kind is bool else "an integer"
                 raise ValueError(f"{name} must be {words} or {AUTO!r}, not {value!r}")
         if self.sparse_updates is True and self.weight_decay:
             raise ValueError("sparse_updates has no weight decay (SparseAdam): set one of them off")
-        if self.epochs < 1 or self.patience < 1 or self.learning_rate <= 0 or self.weight_decay < 0 or self.max_steps < 0:
+        if self.epochs < 1 or (self.patience != AUTO and self.patience < 1) or self.learning_rate <= 0 or self.weight_decay < 0 or self.max_steps < 0:
             raise ValueError(f"epochs and patience must be 1 or more, learning_rate above 0, weight_decay and max_steps "
                              f"0 or more, not {self.epochs}, {self.patience}, {self.learning_rate}, "
                              f"{self.weight_decay} and {self.max_steps}")  # fmt: skip
@@ -100,7 +110,7 @@ class TrainConfig:
 
     def resolved(self, n_targets: int, n_movies: int) -> TrainConfig:
         """This configuration with every ``"auto"`` step setting replaced by :func:`auto_settings`'s value."""
-        derived = auto_settings(n_targets, n_movies, self.weight_decay)
+        derived = auto_settings(n_targets, n_movies, self.weight_decay, self.batch_size)
         return dataclasses.replace(self, **{k: v for k, v in derived.items() if getattr(self, k) == AUTO})
 
 
