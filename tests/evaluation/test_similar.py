@@ -11,6 +11,7 @@ from movierec.evaluation.similar import (
     choose_similar_weight,
     itemknn_similarity,
     liked,
+    most_rated,
     most_similar,
     neighbour_lists,
     popularity_similarity,
@@ -86,6 +87,34 @@ def test_the_report_puts_the_model_beside_itemknn_and_popularity():
     assert out["popularity"]["distinct_neighbours"] < 0.5 < out["two_tower"]["distinct_neighbours"]
     counts = popularity_similarity(known, 30)(np.array([0]))[0]
     assert counts.sum() == 40 * 8
+    assert similar_report(taste, known, relevant, 4.0, k=5, anchors=30) == similar_report(taste, known, relevant, 4.0, k=5)
+
+
+def test_the_report_can_judge_the_most_rated_movies_alone():
+    """At full size every ranking's lists for the whole catalogue cost minutes: with ``anchors`` only the most
+    rated movies get lists, and only the pairs that start at one of them count."""
+    rng = np.random.default_rng(2)
+    known = lists([[(int(m), 5.0) for m in rng.choice(30, 8, replace=False, p=np.arange(30, 0, -1) / 465)]
+                   for _ in range(60)])  # fmt: skip
+    relevant = {u: rng.choice(30, 3, replace=False) for u in range(60)}
+    taste = rng.normal(size=(30, 4)).astype(np.float32)
+    rows = most_rated(known, 30, 10)
+    assert len(rows) == 10 and (np.diff(rows) > 0).all()
+    counts = np.bincount(known.items, minlength=30)
+    assert counts[rows].min() >= np.delete(counts, rows).max()
+    nb = neighbour_lists(vector_similarity(taste, True), 30, 5, anchors=rows)
+    assert (nb[rows] >= 0).all() and (np.delete(nb, rows, axis=0) == -1).all()
+    assert (nb[rows] == neighbour_lists(vector_similarity(taste, True), 30, 5)[rows]).all()
+    before = liked(known, 4.0, rows)
+    assert np.isin(before.items, rows).all() and before.counts().sum() == np.isin(known.items, rows).sum()
+    out = similar_report(taste, known, relevant, 4.0, k=5, anchors=10)
+    assert out["two_tower"] == similar_figures(nb, before, relevant, 5)
+    titles = [f"Title{i:02d} (2000)" for i in range(30)]
+    titles[rows[0]], titles[rows[1]] = "Saga (1990)", "Saga 2 (1992)"
+    outside = np.delete(np.arange(30), rows)[0]
+    titles[outside] = "Saga 3 (1994)"  # a film of the series without a list of its own: not judged
+    out = similar_report(taste, known, relevant, 4.0, k=5, titles=titles, anchors=10)
+    assert out["two_tower"]["series_movies"] == 2
 
 
 def test_chance_is_the_hit_rate_of_lists_that_ignore_their_movie():

@@ -50,12 +50,14 @@ def most_similar(unit: np.ndarray, i: int, k: int, itemitem: sp.csr_matrix | Non
     return [(int(j), float(scores[j])) for j in top]
 
 
-def neighbour_lists(similarity, n_movies: int, k: int, batch: int = 1024) -> np.ndarray:
+def neighbour_lists(similarity, n_movies: int, k: int, batch: int = 1024, anchors: np.ndarray | None = None) -> np.ndarray:
     """``(n_movies, k)`` movie indices, most similar first, never the movie itself; ``similarity(rows)`` gives
-    the ``(len(rows), n_movies)`` scores of a chunk of movies against every movie."""
-    out = np.empty((n_movies, k), dtype=np.int64)
-    for s in range(0, n_movies, batch):
-        rows = np.arange(s, min(s + batch, n_movies))
+    the ``(len(rows), n_movies)`` scores of a chunk of movies against every movie. Only ``anchors`` get lists
+    (every movie when None), the others ``-1``."""
+    out = np.full((n_movies, k), -1, dtype=np.int64)
+    anchors = np.arange(n_movies) if anchors is None else np.asarray(anchors, np.int64)
+    for s in range(0, len(anchors), batch):
+        rows = anchors[s : s + batch]
         scores = torch.from_numpy(np.array(similarity(rows), dtype=np.float32))  # a copy: -inf goes in below
         scores[torch.arange(len(rows)), torch.from_numpy(rows)] = float("-inf")
         out[rows] = torch.topk(scores, min(k, n_movies - 1), dim=1).indices.numpy()
@@ -140,9 +142,21 @@ def blend_similarity(taste: np.ndarray, itemitem: sp.csr_matrix, weight: float):
     """The served "similar movies" score: the cosine of taste vectors plus ``weight`` x the item-to-item weights
     (:func:`row_scaled`) of the movie."""
     unit, scaled = unit_rows(taste), row_scaled(itemitem)
-    if weight == 0:
-        return lambda rows: unit[rows] @ unit.T
-    return lambda rows: unit[rows] @ unit.T + weight * scaled[rows].toarray()
+
+    def similarity(rows: np.ndarray) -> np.ndarray:
+        scores = unit[rows] @ unit.T
+        if weight:
+            add_sparse(scores, scaled[rows], weight)
+        return scores
+
+    return similarity
+
+
+def add_sparse(dense: np.ndarray, rows: sp.csr_matrix, weight: float) -> None:
+    """``dense += weight * rows`` in place, touching only the stored entries (a handful per row, where a dense
+    copy of a chunk of catalogue-wide rows would cost more than the cosines)."""
+    coo = rows.tocoo()
+    np.add.at(dense, (coo.row, coo.col), weight * coo.data)
 
 
 def blend_neighbours(taste: np.ndarray, itemitem: sp.csr_matrix, weights: list[float], k: int,
@@ -155,10 +169,12 @@ def blend_neighbours(taste: np.ndarray, itemitem: sp.csr_matrix, weights: list[f
     out = {w: np.full((n, k), -1, np.int64) for w in weights}
     for s in range(0, len(rows), batch):
         chunk = rows[s : s + batch]
-        cos = torch.from_numpy(unit[chunk] @ unit.T)
-        ii = torch.from_numpy(scaled[chunk].toarray())
+        cos = unit[chunk] @ unit.T
+        ii = scaled[chunk]
         for w in weights:
-            scores = cos + w * ii
+            scores = cos.copy()
+            add_sparse(scores, ii, w)
+            scores = torch.from_numpy(scores)
             scores[torch.arange(len(chunk)), torch.from_numpy(chunk)] = float("-inf")
             out[w][chunk] = torch.topk(scores, min(k, n - 1), dim=1).indices.numpy()
     return out
@@ -170,8 +186,7 @@ def choose_similar_weight(taste: np.ndarray, itemitem: sp.csr_matrix, known: Rat
     """The weight of :func:`blend_similarity` with the best ``similar_excess@k`` for pairs from the ``known``
     ratings to ``relevant`` (validation), over the lists of the ``n_rows`` most rated movies (the others are
     rarely anchors of a pair); and each weight's figures."""
-    counts = np.bincount(known.items, minlength=len(taste))
-    rows = np.sort(np.argsort(-counts, kind="stable")[:n_rows])
+    rows = most_rated(known, len(taste), n_rows)
     before = liked(known, threshold)
     table = {w: similar_figures(nb, before, relevant, k) for w, nb in blend_neighbours(taste, itemitem, weights, k, rows).items()}
     best = max(weights, key=lambda w: table[w][f"similar_excess@{k}"])
@@ -203,10 +218,13 @@ def series_groups(titles: list[str]) -> list[list[int]]:
 
 def series_share(neighbours: np.ndarray, groups: list[list[int]], k: int = 10) -> dict:
     """Of the movies in a series: the share whose first ``k`` neighbours hold another film of it, and the share
-    whose first ``k`` hold all the others (series of up to ``k + 1`` films)."""
+    whose first ``k`` hold all the others (series of up to ``k + 1`` films). Movies without a list (``-1``)
+    are left out."""
     some, every, n, n_small = 0, 0, 0, 0
     for g in groups:
         for i in g:
+            if neighbours[i, 0] < 0:
+                continue
             others = set(g) - {i}
             found = others & set(neighbours[i, :k].tolist())
             some += bool(found)
@@ -217,9 +235,19 @@ def series_share(neighbours: np.ndarray, groups: list[list[int]], k: int = 10) -
     return {f"series_any@{k}": some / max(n, 1), f"series_all@{k}": every / max(n_small, 1), "series_movies": n}
 
 
-def liked(lists: RatingLists, threshold: float) -> RatingLists:
-    """The ratings at or above ``threshold`` of every user, as lists."""
+def most_rated(known: RatingLists, n_movies: int, n: int) -> np.ndarray:
+    """The ``n`` most rated movies' indices, in index order (every movie when ``n`` is 0 or reaches them)."""
+    if n <= 0 or n >= n_movies:
+        return np.arange(n_movies)
+    counts = np.bincount(known.items, minlength=n_movies)
+    return np.sort(np.argsort(-counts, kind="stable")[:n])
+
+
+def liked(lists: RatingLists, threshold: float, movies: np.ndarray | None = None) -> RatingLists:
+    """The ratings at or above ``threshold`` of every user, as lists (of ``movies`` only, when given)."""
     keep = lists.ratings >= threshold
+    if movies is not None:
+        keep &= np.isin(lists.items, movies)
     user = np.repeat(np.arange(lists.n_users), lists.counts())
     indptr = np.zeros(lists.n_users + 1, dtype=np.int64)
     np.cumsum(np.bincount(user[keep], minlength=lists.n_users), out=indptr[1:])
@@ -234,20 +262,23 @@ def popularity_similarity(train: RatingLists, n_movies: int):
 
 
 def similar_report(taste: np.ndarray, known: RatingLists, relevant: dict[int, np.ndarray], threshold: float,
-                   k: int = 10, served=None, titles: list[str] | None = None) -> dict:  # fmt: skip
+                   k: int = 10, served=None, titles: list[str] | None = None, anchors: int = 0) -> dict:  # fmt: skip
     """:func:`similar_figures` for the taste cosine, cosine ItemKNN, popularity and ``served`` (a similarity,
     see :func:`blend_similarity`), all from the ``known`` ratings; pairs join a movie liked in ``known`` (at or
-    above ``threshold``) to one in ``relevant``. With ``titles``, the series shares (:func:`series_share`)."""
+    above ``threshold``) to one in ``relevant``. With ``titles``, the series shares (:func:`series_share`).
+    With ``anchors``, only the lists of that many most rated movies are made and judged: the pairs that start
+    at one of them, the series films among them (a full catalogue's lists cost minutes per ranking)."""
     n_movies = len(taste)
+    rows = most_rated(known, n_movies, anchors)
     methods = {"two_tower": vector_similarity(taste, cosine=True), "itemknn": itemknn_similarity(known, n_movies),
                "popularity": popularity_similarity(known, n_movies)}  # fmt: skip
     if served is not None:
         methods = {"served": served, **methods}
-    before = liked(known, threshold)
+    before = liked(known, threshold, None if len(rows) == n_movies else rows)
     groups = series_groups(titles) if titles is not None else None
     out = {}
     for name, similarity in methods.items():
-        nb = neighbour_lists(similarity, n_movies, k)
+        nb = neighbour_lists(similarity, n_movies, k, anchors=rows)
         out[name] = similar_figures(nb, before, relevant, k)
         if groups:
             out[name].update(series_share(nb, groups, k))

@@ -68,7 +68,7 @@ class RankConfig:
     itemitem_top_k: int = 100
     min_ratings_tried: list[int] = field(default_factory=lambda: [10, 15, 20, 30, 50])
     coverage_vs_ease: float = 2.0
-    weights: list[float] = field(default_factory=lambda: [0.25, 0.5, 1.0, 2.0, 4.0])
+    weights: list[float] = field(default_factory=lambda: [0.0, 0.25, 0.5, 1.0, 2.0, 4.0])
     discounts: list[float] = field(default_factory=lambda: [0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.6])
     learning_rate: float = 0.05
     num_leaves: int = 3
