@@ -184,7 +184,9 @@ def main() -> None:
         (shim / name).chmod(0o755)
     log = work / "stages.jsonl"
     env = {**os.environ, "PATH": f"{shim}{os.pathsep}{BIN}{os.pathsep}{os.environ['PATH']}",
-           "BENCH_STAGE_LOG": str(log), "MOVIEREC_CACHE": str(work / "downloads")}  # fmt: skip
+           "BENCH_STAGE_LOG": str(log), "MOVIEREC_CACHE": str(work / "downloads"),
+           # the clone's own code, not the working tree's that the venv's editable install points to
+           "PYTHONPATH": str(root / "src")}  # fmt: skip
     for var in ("QDRANT_URL", "MLFLOW_TRACKING_URI"):
         env.pop(var, None)
     cmd = [str(BIN / "dvc"), "exp", "run"] + [a for k, v in overrides.items() for a in ("-S", f"{k}={v}")]

@@ -99,6 +99,8 @@ def test_dvc_repro_on_synthetic_data(repo_copy):
     rank = json.loads((repo_copy / "metrics" / "rank.json").read_text())
     assert rank["trees"] >= 1 and {"weight": rank["weight"], "discount": rank["discount"]} in [
         {"weight": t["weight"], "discount": t["discount"]} for t in rank["grid"]]
+    v = rank["validation"]  # the coverage floor: 2x EASE's, or the two-tower's own where lower
+    assert v["coverage_floor"] == min(2.0 * v["ease"]["coverage@10"], v["two_tower"]["coverage@10"])
     assert {"booster.txt", "ranker.json", "itemitem.npz", "movie_facts.npz"} <= {
         p.name for p in (repo_copy / "models" / "ranker").iterdir()}
     for png in ["train/curves.png", "evaluate/metric_at_k.png", "embeddings/projection.png",

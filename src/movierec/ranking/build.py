@@ -62,7 +62,8 @@ def learn_ranker(data: PipelineData, model, train: pd.DataFrame, cfg: RankConfig
     lap("ease_validation")
     # "similar movies" reads the same item-to-item weights: their share beside the taste cosine, on validation
     taste = taste_part(movie_vectors(model), model.cfg)
-    similar_weight, similar = choose_similar_weight(taste, itemitem, data.train, data.val_relevant, threshold,
+    similar_relevant = user_sample(data.val_relevant, cfg.similar_users, seed)
+    similar_weight, similar = choose_similar_weight(taste, itemitem, data.train, similar_relevant, threshold,
                                                     cfg.similar_weights, cfg.similar_movies)  # fmt: skip
     lap("similar_movies")
     settings = RankerSettings(candidates=cfg.candidates, itemitem_candidates=cfg.itemitem_candidates,
@@ -77,7 +78,10 @@ def learn_ranker(data: PipelineData, model, train: pd.DataFrame, cfg: RankConfig
     tt_only = sum(float(rows.label[a : a + cfg.candidates].sum()) for a in off[:-1])
     oof, trees, curve = cross_validate(rows, cfg, seed)
     lap("cross_validation")
-    floor = cfg.coverage_vs_ease * ease_val["coverage@10"]
+    two_tower = judge(rows, -rows.x[:, FEATURES.index("two_tower_rank")], relevant, data.n_movies)
+    # the ranker must not narrow the lists onto the popular head: coverage at least coverage_vs_ease x EASE's, or
+    # the two-tower's own where that is lower (a floor above it would buy coverage with accuracy, not keep it)
+    floor = min(cfg.coverage_vs_ease * ease_val["coverage@10"], two_tower["coverage@10"])
     blend, table = choose_blend(rows, oof, facts.log_popularity, relevant, data.n_movies, floor, cfg.weights,
                                 cfg.discounts)  # fmt: skip
     stage.booster = fit_booster(rows, cfg, trees, seed)
@@ -88,7 +92,6 @@ def learn_ranker(data: PipelineData, model, train: pd.DataFrame, cfg: RankConfig
     stage.settings.min_ratings, cold = choose_min_ratings(model, stage, thin, data, cold_users, cfg.min_ratings_tried,
                                                           seed)  # fmt: skip
     lap("choose_min_ratings")
-    two_tower = judge(rows, -rows.x[:, FEATURES.index("two_tower_rank")], relevant, data.n_movies)
     report = {
         "validation": {
             "two_tower": two_tower,

@@ -82,6 +82,7 @@ class RankConfig:
     threads: int = 2
     similar_weights: list[float] = field(default_factory=lambda: [0.0, 0.25, 0.5, 1.0, 2.0, 4.0])
     similar_movies: int = 10000
+    similar_users: int = 20000
 
     def __post_init__(self):
         if min(self.candidates, self.num_leaves, self.max_trees, self.min_data_in_leaf) < 1 or self.folds < 2:
