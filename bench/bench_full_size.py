@@ -119,6 +119,7 @@ def with_genome(root: Path, dst: Path, n_tags: int = 1128) -> Path:
     save_checkpoint(dst / "models" / "two_tower.pt", TwoTower(cfg, content).eval())
     for name in ("embeddings", "index"):
         (dst / "data" / name).symlink_to(root / "data" / name)
+    (dst / "models" / "ranker").symlink_to(root / "models" / "ranker")
     return dst
 
 
@@ -142,6 +143,33 @@ def train_figures(summary: dict, curves: Path) -> dict:
     curve = pd.read_csv(curves)
     return {**{k: summary[k] for k in keys if k in summary},
             "val_ndcg@10_by_epoch": [round(float(v), 5) for v in curve["val_ndcg@10"]]}  # fmt: skip
+
+
+def run_figures(work: Path, root: Path, command: str, commit: str, total: float) -> dict:
+    """The figures of a finished `dvc exp run` in ``work``: each stage's wall time and peak memory (from the
+    wrapper's log), the models' test metrics, how training ended, the index."""
+    stages = {}
+    for line in (work / "stages.jsonl").read_text().splitlines():
+        rec = json.loads(line)
+        script = next((a for a in rec["argv"] if a.startswith("stages/")), None)
+        if script:
+            stages[Path(script).stem] = {"wall_s": round(rec["wall_s"], 1), "peak_rss_gb": round(rec["peak_rss_kb"] / 1024**2, 2)}
+    metrics = {name: json.loads((root / "metrics" / f"{name}.json").read_text())
+               for name in ("evaluation", "train", "index", "statistics")}  # fmt: skip
+    evaluation = metrics["evaluation"]
+    models = [m for m in ("two_tower+ranker", "two_tower", "ease", "popularity") if m in evaluation]
+    return {
+        "command": command,
+        "commit": commit,
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "stages": stages,
+        "total_s": round(total, 1),
+        "metrics": {m: {k: evaluation[m][k] for k in ("ndcg@10", "recall@10", "coverage@10", "n_users") if k in evaluation[m]}
+                    for m in models},  # fmt: skip
+        "train": train_figures(metrics["train"], root / "plots" / "train" / "curves.csv"),
+        "index": {k: metrics["index"][k] for k in ("points", "search", "recall@10_vs_exact", "graph_recall@10_vs_exact")
+                  if k in metrics["index"]},
+    }
 
 
 def write_result(path: Path, result: dict) -> None:
@@ -195,32 +223,12 @@ def main() -> None:
     subprocess.run(cmd, cwd=root, env=env, check=True)
     total = time.perf_counter() - t
 
-    stages = {}
-    for line in log.read_text().splitlines():
-        rec = json.loads(line)
-        script = next((a for a in rec["argv"] if a.startswith("stages/")), None)
-        if script:
-            stages[Path(script).stem] = {"wall_s": round(rec["wall_s"], 1), "peak_rss_gb": round(rec["peak_rss_kb"] / 1024**2, 2)}
-    metrics = {name: json.loads((root / "metrics" / f"{name}.json").read_text())
-               for name in ("evaluation", "train", "index", "statistics")}  # fmt: skip
-    evaluation = metrics["evaluation"]
-    models = [m for m in ("two_tower+ranker", "two_tower", "ease", "popularity") if m in evaluation]
-    serving = serving_figures(root, work)
-
-    result = {
-        "command": "dvc " + " ".join(cmd[1:]),
-        "commit": commit,
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
-        "stages": stages,
-        "total_s": round(total, 1),
-        "metrics": {m: {k: evaluation[m][k] for k in ("ndcg@10", "recall@10", "coverage@10", "n_users") if k in evaluation[m]}
-                    for m in models},  # fmt: skip
-        "train": train_figures(metrics["train"], root / "plots" / "train" / "curves.csv"),
-        "index": {k: metrics["index"][k] for k in ("points", "search", "recall@10_vs_exact", "graph_recall@10_vs_exact")
-                  if k in metrics["index"]},
-        "serving": serving,
-    }
+    result = run_figures(work, root, "dvc " + " ".join(cmd[1:]), commit, total)
+    write_result(args.out, result)  # before serving: a failure there keeps the run's figures
+    result["serving"] = serving = serving_figures(root, work)
     write_result(args.out, result)
+    stages, evaluation = result["stages"], json.loads((root / "metrics" / "evaluation.json").read_text())
+    models = list(result["metrics"])
 
     print(f"\n{'stage':<10} {'wall':>10} {'peak RSS':>10}")
     for name, s in stages.items():
