@@ -142,21 +142,9 @@ def blend_similarity(taste: np.ndarray, itemitem: sp.csr_matrix, weight: float):
     """The served "similar movies" score: the cosine of taste vectors plus ``weight`` x the item-to-item weights
     (:func:`row_scaled`) of the movie."""
     unit, scaled = unit_rows(taste), row_scaled(itemitem)
-
-    def similarity(rows: np.ndarray) -> np.ndarray:
-        scores = unit[rows] @ unit.T
-        if weight:
-            add_sparse(scores, scaled[rows], weight)
-        return scores
-
-    return similarity
-
-
-def add_sparse(dense: np.ndarray, rows: sp.csr_matrix, weight: float) -> None:
-    """``dense += weight * rows`` in place, touching only the stored entries (a handful per row, where a dense
-    copy of a chunk of catalogue-wide rows would cost more than the cosines)."""
-    coo = rows.tocoo()
-    np.add.at(dense, (coo.row, coo.col), weight * coo.data)
+    if weight == 0:
+        return lambda rows: unit[rows] @ unit.T
+    return lambda rows: unit[rows] @ unit.T + weight * scaled[rows].toarray()
 
 
 def blend_neighbours(taste: np.ndarray, itemitem: sp.csr_matrix, weights: list[float], k: int,
@@ -169,12 +157,10 @@ def blend_neighbours(taste: np.ndarray, itemitem: sp.csr_matrix, weights: list[f
     out = {w: np.full((n, k), -1, np.int64) for w in weights}
     for s in range(0, len(rows), batch):
         chunk = rows[s : s + batch]
-        cos = unit[chunk] @ unit.T
-        ii = scaled[chunk]
+        cos = torch.from_numpy(unit[chunk] @ unit.T)
+        ii = torch.from_numpy(scaled[chunk].toarray())
         for w in weights:
-            scores = cos.copy()
-            add_sparse(scores, ii, w)
-            scores = torch.from_numpy(scores)
+            scores = cos + w * ii
             scores[torch.arange(len(chunk)), torch.from_numpy(chunk)] = float("-inf")
             out[w][chunk] = torch.topk(scores, min(k, n - 1), dim=1).indices.numpy()
     return out
