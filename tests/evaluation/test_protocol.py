@@ -97,3 +97,14 @@ def test_segments_and_cold_start():
     assert recording.seen == [[1, 1, 1], [2, 2, 1]]  # known: 2, 3 and 1 ratings
     assert set(cold) == {"ndcg@10_k1", "ndcg@10_k2"}
     assert cold["ndcg@10_k1"] == pytest.approx(np.mean([1.0, 1 / np.log2(3), 1 / np.log2(5)]))
+
+
+def test_the_gram_matrix_is_exact_whatever_the_threads_and_blocks():
+    from movierec.evaluation.baselines import gram
+
+    x = sp.random(2000, 900, density=0.02, random_state=5, format="csr", dtype=np.float32)
+    x.data[:] = 1.0
+    expect = (x.T @ x).toarray()
+    for threads, block in ((1, 2048), (2, 128), (3, 1)):
+        got = gram(x, threads, block)
+        assert got.dtype == np.float32 and (got == expect).all()

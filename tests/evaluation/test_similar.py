@@ -167,3 +167,36 @@ def test_series_are_found_by_their_names_and_counted_in_the_lists():
     nb = np.array([[1, 6], [6, 0], [3, 0], [6, 2], [5, 6], [6, 0], [0, 1], [8, 0], [6, 0]])
     assert series_share(nb, groups, k=1) == {"series_any@1": 4 / 8, "series_all@1": 4 / 8, "series_movies": 8}
     assert series_share(nb, groups, k=2)["series_any@2"] == 6 / 8
+
+
+def test_the_hit_rate_of_many_users_matches_a_user_by_user_count():
+    # the rate is computed for all users at once, a block at a time: it must equal counting each user's pairs
+    rng = np.random.default_rng(3)
+    n_movies = 2**22  # wide enough that the users span several blocks of the lookup table
+    per_user = [[(int(m), 5.0) for m in rng.integers(0, 400, rng.integers(0, 12))] for _ in range(120)]
+    before = lists(per_user)
+    nb = np.full((n_movies, 10), -1, np.int64)
+    nb[:400] = rng.integers(0, 400, (400, 10))
+    nb[rng.integers(0, 400, 40)] = -1  # movies without a list
+    after = {int(u): rng.integers(0, 400, rng.integers(0, 6)) for u in rng.permutation(120)[:90]}
+    rates = []
+    for u, later in after.items():
+        first = before.of(u)[0]
+        if len(first) and len(later):
+            rates.append(sum(int(np.isin(nb[m, :10], later).sum()) for m in first) / (len(first) * len(later)))
+    assert similar_hit_rate(nb, before, after) == pytest.approx(float(np.mean(rates)), abs=1e-12)
+    assert similar_hit_rate(nb, before, {0: np.zeros(0, np.int64)}) == 0.0
+
+
+def test_blend_lists_match_the_dense_blend_for_each_weight():
+    rng = np.random.default_rng(4)
+    v = rng.normal(size=(300, 8)).astype(np.float32)
+    ii = sp.random(300, 300, density=0.05, random_state=4, format="csr", dtype=np.float32)
+    rows = rng.permutation(300)[:120]
+    nb = blend_neighbours(v, ii, [0.0, 0.5, 2.0], 7, rows=rows, batch=50)
+    for w in (0.0, 0.5, 2.0):
+        scores = unit_rows(v) @ unit_rows(v).T + w * row_scaled(ii).toarray()
+        np.fill_diagonal(scores, -np.inf)
+        expect = np.argsort(-scores[rows], axis=1, kind="stable")[:, :7]
+        got = nb[w][rows]
+        assert (np.take_along_axis(scores[rows], got, 1) == np.take_along_axis(scores[rows], expect, 1)).all()

@@ -195,3 +195,20 @@ def test_rank_config_refuses_bad_values_by_name():
         make_config(RankConfig, "rank", {"folds": 1})
     with pytest.raises(MovieRecError, match="params.yaml rank: weights and discounts"):
         make_config(RankConfig, "rank", {"discounts": [-1.0]})
+
+
+def test_top_by_score_orders_each_pool_by_score_ties_in_pool_order():
+    from movierec.ranking.training import top_by_score
+
+    rng = np.random.default_rng(6)
+    sizes = np.array([0, 3, 12, 1, 7], np.int64)
+    n = int(sizes.sum())
+    rows = RankingRows(np.zeros((n, len(FEATURES)), np.float32), np.zeros(n, np.float32), np.arange(len(sizes)),
+                       sizes, rng.permutation(1000)[:n])  # fmt: skip
+    score = np.round(rng.normal(size=n), 1)  # rounded: ties
+    top = top_by_score(rows, score, 5)
+    off = rows.offsets()
+    for q in range(len(sizes)):
+        s, c = score[off[q] : off[q + 1]], rows.cand[off[q] : off[q + 1]]
+        expect = [c[i] for i in sorted(range(len(s)), key=lambda i: (-s[i], i))][:5]
+        assert top[q].tolist() == expect + [-1] * (5 - len(expect))

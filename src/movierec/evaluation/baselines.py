@@ -27,6 +27,24 @@ class PopularityScorer:
         return np.broadcast_to(self.scores, (len(users), len(self.scores)))
 
 
+def gram(x: sp.csr_matrix, threads: int | None = None, block: int = 2048) -> np.ndarray:
+    """``x^T x`` as a dense float32 array, a block of its columns at a time on ``threads`` threads (torch's count
+    by default): scipy's sparse product runs on one core but lets go of the GIL, and a block's sparse product is
+    a fraction of the whole one's memory. Each entry comes from one product, as exact as the whole one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    n = x.shape[1]
+    out = np.zeros((n, n), np.float32)
+    xt, cols = x.T.tocsr(), x.tocsc()
+
+    def fill(start: int) -> None:
+        out[:, start : start + block] = (xt @ cols[:, start : start + block]).toarray()
+
+    with ThreadPoolExecutor(max(1, threads or torch.get_num_threads())) as pool:
+        list(pool.map(fill, range(0, n, block)))
+    return out
+
+
 def ease_weights(x: sp.csr_matrix, lam: float) -> np.ndarray:
     """EASE (Steck, 2019): the item-item matrix ``B`` minimising ``|X - XB|^2 + lam |B|^2`` with ``diag(B) = 0``.
 
@@ -34,7 +52,7 @@ def ease_weights(x: sp.csr_matrix, lam: float) -> np.ndarray:
     ``(n_users, n_items)`` binary training matrix; returns ``(n_items, n_items)`` float32. Computed in
     float32 and in place, so that 20,000 items need about 3 GB rather than twice that in float64.
     """
-    g = torch.from_numpy((x.T @ x).toarray().astype(np.float32))
+    g = torch.from_numpy(gram(x))
     g.diagonal().add_(lam)
     torch.linalg.cholesky(g, out=g)  # G is symmetric positive definite
     p = torch.cholesky_inverse(g)

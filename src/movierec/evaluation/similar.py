@@ -94,14 +94,30 @@ def similar_hit_rate(neighbours: np.ndarray, liked_before: RatingLists, liked_af
                      k: int = 10) -> float:  # fmt: skip
     """Mean over users of the share of (liked before, liked after) pairs whose later movie is among the earlier
     movie's first ``k`` neighbours. Users with no pair are skipped."""
-    rates = []
-    for user, after in liked_after.items():
-        before = liked_before.of(user)[0]
-        if len(before) == 0 or len(after) == 0:
-            continue
-        hits = np.isin(neighbours[before, :k], after).sum()
-        rates.append(hits / (len(before) * len(after)))
-    return float(np.mean(rates)) if rates else 0.0
+    users = np.array([u for u, after in liked_after.items() if len(after)], np.int64)
+    if len(users):
+        users = users[liked_before.indptr[users + 1] > liked_before.indptr[users]]
+    if len(users) == 0:
+        return 0.0
+    # every user's pairs at once, a block of users at a time: a neighbour hits when it is set in the user's row of
+    # a boolean (users x movies) table of their later movies (a lookup per neighbour, no search)
+    row, before, _ = liked_before.gather(users)
+    after = [np.asarray(liked_after[int(u)], np.int64) for u in users]
+    n_after = np.array([len(a) for a in after])
+    width = max(len(neighbours), int(np.concatenate(after).max()) + 1)
+    block = max(1, 2**26 // width)  # a table of at most 64 MB
+    starts = np.searchsorted(row, np.arange(0, len(users) + block, block))  # rows come grouped by user, in order
+    hits = np.zeros(len(users))
+    for b, s in enumerate(range(0, len(users), block)):
+        e = min(s + block, len(users))
+        table = np.zeros((e - s, width), bool)
+        table[np.repeat(np.arange(e - s), n_after[s:e]), np.concatenate(after[s:e])] = True
+        r = row[starts[b] : starts[b + 1]] - s
+        named = neighbours[before[starts[b] : starts[b + 1]], :k]
+        hit = table[r[:, None], named] & (named >= 0)  # -1 (no list) would read the last column: masked
+        hits[s:e] = np.bincount(r, weights=hit.sum(axis=1), minlength=e - s)
+    n_before = np.bincount(row, minlength=len(users))
+    return float(np.mean(hits / (n_before * n_after)))
 
 
 def chance_hit_rate(neighbours: np.ndarray, liked_before: RatingLists, liked_after: dict[int, np.ndarray],
@@ -158,10 +174,15 @@ def blend_neighbours(taste: np.ndarray, itemitem: sp.csr_matrix, weights: list[f
     for s in range(0, len(rows), batch):
         chunk = rows[s : s + batch]
         cos = torch.from_numpy(unit[chunk] @ unit.T)
-        ii = torch.from_numpy(scaled[chunk].toarray())
+        cos[torch.arange(len(chunk)), torch.from_numpy(chunk)] = float("-inf")
+        # the item-to-item rows are sparse: their weights are added where they are, not as a dense chunk
+        ii = scaled[chunk]
+        at = torch.from_numpy(np.repeat(np.arange(len(chunk), dtype=np.int64) * n, np.diff(ii.indptr)) + ii.indices)
+        weight = torch.from_numpy(ii.data)
         for w in weights:
-            scores = cos + w * ii
-            scores[torch.arange(len(chunk)), torch.from_numpy(chunk)] = float("-inf")
+            scores = cos.clone()
+            if w:
+                scores.view(-1).index_add_(0, at, weight, alpha=w)
             out[w][chunk] = torch.topk(scores, min(k, n - 1), dim=1).indices.numpy()
     return out
 

@@ -157,12 +157,21 @@ def fit_booster(rows: RankingRows, params: RankConfig, trees: int, seed: int):
 
 def top_by_score(rows: RankingRows, score: np.ndarray, k: int) -> np.ndarray:
     """``(queries, k)`` movie_idx: each user's candidates by descending ``score`` (ties: pool order)."""
-    off = rows.offsets()
-    out = np.full((len(rows.users), k), -1, np.int64)
-    for q in range(len(rows.users)):
-        s = score[off[q] : off[q + 1]]
-        best = np.lexsort((np.arange(len(s)), -s))[:k]
-        out[q, : len(best)] = rows.cand[off[q] : off[q + 1]][best]
+    q = len(rows.users)
+    out = np.full((q, k), -1, np.int64)
+    if q == 0 or len(score) == 0:
+        return out
+    # every user at once: scores padded to the longest pool, the pads sorting after every real candidate
+    width = int(rows.sizes.max())
+    col = np.arange(len(score)) - np.repeat(rows.offsets()[:-1], rows.sizes)
+    row = np.repeat(np.arange(q), rows.sizes)
+    neg = np.full((q, width), np.inf)
+    neg[row, col] = -np.asarray(score, np.float64)
+    best = np.argsort(neg, axis=1, kind="stable")[:, :k]  # stable: ties stay in pool order
+    cand = np.full((q, width), -1, np.int64)
+    cand[row, col] = rows.cand
+    picked = np.take_along_axis(cand, best, axis=1)
+    out[:, : picked.shape[1]] = np.where(best < rows.sizes[:, None], picked, -1)
     return out
 
 
