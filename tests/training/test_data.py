@@ -55,3 +55,15 @@ def test_history_chunks_bound_the_padding_and_match_one_batch():
             for row, u in enumerate(chunk):  # each user's most recent ratings, oldest first
                 assert items[row, mask[row]].tolist() == rl.of(int(u))[0][-want[row]:].tolist()[: want[row]]
     assert [len(c[0]) for c in history_chunks(rl, [7, 0, 1], 0, budget=700)] == [1, 2]  # 400 wide: alone
+
+
+def test_rating_lists_order_each_user_by_time_whatever_the_timestamps_span():
+    # the second frame's timestamps span more than a 64-bit key can hold beside the users: the other sort path
+    for ts in ([5, 3, 9, 3, 1, 7], [2**62, -(2**62), 0, 5, 2**61, 1]):
+        df = pd.DataFrame({"user_idx": [1, 0, 1, 0, 1, 0], "movie_idx": [10, 11, 12, 13, 14, 15],
+                           "rating": [1.0, 2.0, 3.0, 4.0, 5.0, 4.5], "timestamp": np.array(ts, np.int64)})  # fmt: skip
+        lists = RatingLists.from_frame(df, 3)
+        assert lists.indptr.tolist() == [0, 3, 6, 6]
+        for u in (0, 1):
+            rows = df[df.user_idx == u].sort_values("timestamp", kind="stable")
+            assert lists.of(u)[0].tolist() == rows.movie_idx.tolist()

@@ -45,7 +45,13 @@ class TwoTowerScorer:
 def relevant_movies(held_out: pd.DataFrame, threshold: float) -> dict[int, np.ndarray]:
     """``user_idx -> movie indices`` of held-out ratings at or above ``threshold``."""
     liked = held_out[held_out["rating"] >= threshold]
-    return {int(u): g.to_numpy() for u, g in liked.groupby("user_idx")["movie_idx"]}
+    # a stable sort by user and one split: each user's movies in the rows' order, users ascending (a groupby
+    # builds a Series per user, seconds at 160,000 users)
+    user, movie = liked["user_idx"].to_numpy(), liked["movie_idx"].to_numpy()
+    order = np.argsort(user, kind="stable")
+    user, movie = user[order], movie[order]
+    starts = np.flatnonzero(np.r_[True, user[1:] != user[:-1]]) if len(user) else np.zeros(0, np.int64)
+    return {int(u): m for u, m in zip(user[starts], np.split(movie, starts[1:]))}
 
 
 def user_sample(relevant: dict[int, np.ndarray], n: int, seed: int) -> dict[int, np.ndarray]:
