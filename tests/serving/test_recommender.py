@@ -239,6 +239,33 @@ def test_explanations_cite_the_liked_ratings_a_score_rests_on(rec):
         assert uses and max(uses.values()) <= MAX_CITED
 
 
+def test_a_heavy_raters_reasons_weigh_the_liked_movies_nearest_the_list(rec, monkeypatch):
+    """Thousands of liked ratings would cost a leave-one-out vector each: past ``WEIGHED`` only those nearest
+    (taste cosine) to some listed movie are weighed, and every cited movie is one of them."""
+    import movierec.serving.recommender as module
+
+    counts = np.diff(rec.bundle.indptr)
+    u = int(np.argmax(counts))
+    items, ratings = rec.bundle.history(u)
+    liked = rec.liked(ratings)
+    assert len(liked) > 4
+    found = np.array([i for i in range(len(rec.movie_ids)) if i not in set(items.tolist())][:10])
+    assert np.array_equal(rec._nearest_liked(liked, items, found), liked)  # not more than WEIGHED: all of them
+    monkeypatch.setattr(module, "WEIGHED", 4)
+    kept = rec._nearest_liked(liked, items, found)
+    near = (rec._unit[items[liked]] @ rec._unit[found].T).max(axis=1)
+    assert len(kept) == 4 and np.all(np.diff(kept) > 0)
+    assert np.isclose(np.sort(near)[-4:].sum(), near[np.isin(liked, kept)].sum())  # the 4 nearest
+    titles = {rec._titles[items[p]] for p in kept}
+    contexts = rec.contexts(found.tolist(), items, ratings)
+    assert all(a.title in titles for ctx in contexts for a in ctx.anchors)
+    # what each reason says of the user's own genres is counted over the whole profile
+    for ctx, i in zip(contexts, found):
+        share = rec._genre_hot[items] @ rec._genre_hot[i] > 0
+        assert ctx.genre_count == share.sum()
+        assert ctx.genre_mean == (round(float(ratings[share].mean()), 2) if share.any() else None)
+
+
 def test_score_drops_are_the_score_without_each_rating(rec):
     items, ratings = rec.bundle.history(0)
     found = np.array([5, 17])

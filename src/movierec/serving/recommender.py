@@ -32,6 +32,9 @@ from movierec.training.tracking import file_md5
 LIKED = 3.5  # stars: a rating that can ground an explanation (and at or above the user's own mean)
 CITED = 2  # ratings an explanation cites at most
 MAX_CITED = 2  # movies of one list that one rating may explain
+# Liked ratings weighed per list at most: a heavy rater's thousands of liked movies would cost a leave-one-out
+# vector each (tens of ms); those nearest the list's movies in the taste space are the ones that can matter.
+WEIGHED = 256
 
 # the visitor's journey, by how many ratings a profile holds: (from, stage, what the page says)
 JOURNEY = [(0, "new", "New here: trending now"), (1, "learning", "Learning your taste"),
@@ -266,29 +269,54 @@ class Recommender:
         the score, the reason says what does instead (``trending``: the list was fused with the trending movies)."""
         found_arr = np.asarray(found, np.int64)
         liked = self.liked(ratings)
-        drops = self.score_drops(found_arr, items, ratings, liked) if len(liked) else np.zeros((0, len(found)))
         favourite = self._favourite_genres(items[liked])
+        liked = self._nearest_liked(liked, items, found_arr)
+        drops = self.score_drops(found_arr, items, ratings, liked) if len(liked) else np.zeros((0, len(found)))
         trend = set(self._by_trend[: self._n_trending].tolist()) if trending else set()
-        near_all = self._genre_hot[items]
+        # for each listed movie, the user's rated movies sharing a genre with it, and their mean rating
+        near_all = (self._genre_hot[items] @ self._genre_hot[found_arr].T) > 0  # (n rated, n listed)
+        near_count = near_all.sum(axis=0)
+        near_mean = (ratings @ near_all) / np.maximum(near_count, 1)
         cited: dict[int, int] = {}
         out = []
         for k, i in enumerate(found_arr.tolist()):
-            order = np.argsort(-drops[:, k], kind="stable")
-            top = [int(liked[j]) for j in order if drops[j, k] > 0 and cited.get(int(liked[j]), 0) < MAX_CITED][:CITED]
+            top = self._cite(drops[:, k], liked, cited)
             for t in top:
                 cited[t] = cited.get(t, 0) + 1
             mine = tuple(g for g in favourite if g in self._genres[i])
             reason = "rated" if top else "trending" if i in trend else "genres" if mine else "taste"
-            near = near_all @ self._genre_hot[i] > 0  # the user's movies sharing a genre with i
             out.append(Context(
                 title=self._titles[i], year=self._years[i], genres=tuple(self._genres[i]),
                 anchors=tuple(Anchor(self._titles[items[t]], float(ratings[t])) for t in top),
                 shared=tuple(g for g in self._genres[i] if any(g in self._genres[items[t]] for t in top)),
-                user_mean=round(float(ratings.mean()), 2), user_count=len(items), genre_count=int(near.sum()),
-                genre_mean=round(float(ratings[near].mean()), 2) if near.any() else None,
+                user_mean=round(float(ratings.mean()), 2), user_count=len(items), genre_count=int(near_count[k]),
+                genre_mean=round(float(near_mean[k]), 2) if near_count[k] else None,
                 popularity_rank=int(self._popularity_rank[i]), list_rank=k + 1, tags=tuple(self._tags[i]),
                 reason=reason, top_genres=mine if reason == "genres" else ()))  # fmt: skip
         return out
+
+    def _nearest_liked(self, liked: np.ndarray, items: np.ndarray, found: np.ndarray) -> np.ndarray:
+        """``liked`` (positions in the profile) cut to the ``WEIGHED`` whose movies are nearest (cosine of taste
+        vectors) to any movie of ``found``, in profile order; all of them when there are no more."""
+        if len(liked) <= WEIGHED or not len(found):
+            return liked
+        near = (self._unit[items[liked]] @ self._unit[found].T).max(axis=1)
+        return np.sort(liked[np.argpartition(-near, WEIGHED - 1)[:WEIGHED]])
+
+    @staticmethod
+    def _cite(drop: np.ndarray, liked: np.ndarray, cited: dict[int, int]) -> list[int]:
+        """Up to ``CITED`` positions of ``liked`` whose removal lowers the score (``drop`` > 0), the largest drop
+        first, leaving out any already cited ``MAX_CITED`` times. Only the raising ratings are sorted, and the
+        walk stops at ``CITED``: a long history's hundreds of liked ratings cost one small sort, not a loop."""
+        raising = np.flatnonzero(drop > 0)
+        top: list[int] = []
+        for j in raising[np.argsort(-drop[raising], kind="stable")].tolist():
+            t = int(liked[j])
+            if cited.get(t, 0) < MAX_CITED:
+                top.append(t)
+                if len(top) == CITED:
+                    break
+        return top
 
     def _favourite_genres(self, liked_items: np.ndarray, n: int = 3, least: int = 3) -> list[str]:
         """The ``n`` genres of the most liked movies (at least ``least`` of them), most first."""
