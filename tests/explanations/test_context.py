@@ -5,7 +5,8 @@ from dataclasses import replace
 
 import pytest
 
-from movierec.explanations.context import Anchor, Context, genre_words, template, usable_tags, with_article
+from movierec.explanations.context import (Anchor, Context, genre_words, nameable, template, usable_tags,
+                                            with_article)
 
 CTX = Context(title="Town, The (2010)", year=2010, genres=("Crime", "Drama", "Thriller"),
               anchors=(Anchor("Heat (1995)", 5.0), Anchor("Ronin (1998)", 4.5)), shared=("Crime", "Thriller"),
@@ -54,3 +55,6 @@ def test_without_a_cited_rating_the_reason_says_what_stands_instead():
                       "(2010) is a crime thriller.")  # fmt: skip
     assert template(replace(bare, reason="taste")) == "Close to what people with ratings like yours enjoy: a crime thriller."
     assert not any(CODES.search(template(replace(bare, reason=r, genres=("Sci-Fi", "Children")))) for r in ("taste", "trending"))
+    # a favourite genre that names no kind of film (IMAX) once gave an empty list to join: a 500 per request
+    assert template(replace(bare, reason="genres", top_genres=("IMAX",))) == template(replace(bare, reason="taste"))
+    assert nameable(("IMAX", "Crime", "(no genres listed)")) == ("Crime",)

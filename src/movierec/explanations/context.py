@@ -92,6 +92,11 @@ def genre_words(genres) -> str:
     return " ".join([*adjectives, _NOUN[noun]])
 
 
+def nameable(genres) -> tuple[str, ...]:
+    """The genres a sentence can name ("IMAX" and "(no genres listed)" are not kinds of film)."""
+    return tuple(g for g in genres if g in _NOUN)
+
+
 def with_article(phrase: str) -> str:
     return ("an " if phrase[0] in "aeiou" else "a ") + phrase
 
@@ -117,9 +122,9 @@ def template(ctx: Context) -> str:
     title = natural_title(ctx.title)
     if ctx.reason == "trending":
         return f"Trending now: {title} is among the most rated movies of the latest weeks, {with_article(what)}{tagged}."
-    if ctx.reason == "genres" and ctx.top_genres:
+    if ctx.reason == "genres" and nameable(ctx.top_genres):
         favourites = _and([_NOUN[g] + "s" if not _NOUN[g].endswith("y") else _NOUN[g][:-1] + "ies"
-                           for g in ctx.top_genres if g in _NOUN])  # fmt: skip
+                           for g in nameable(ctx.top_genres)])  # fmt: skip
         return f"Many of the movies you liked are {favourites}, and {title} is {with_article(what)}{tagged}."
     if not ctx.anchors:
         return f"Close to what people with ratings like yours enjoy: {with_article(what)}{tagged}."

@@ -23,7 +23,7 @@ from movierec.errors import MovieRecError
 from movierec.evaluation.similar import most_similar, row_scaled, unit_rows
 from movierec.models.two_tower import TwoTower, load_checkpoint, taste_part
 from movierec.retrieval.index import OVERFETCH_MAX, Filters, MovieIndex, open_index
-from movierec.explanations.context import CONTEXT, Anchor, Context, natural_title, template
+from movierec.explanations.context import CONTEXT, Anchor, Context, nameable, natural_title, template
 from movierec.models.blend import DEPTH, fuse, trend_weight
 from movierec.ranking.ranker import BOOSTER, TwoStage, load_two_stage
 from movierec.serving.bundle import Bundle, load_bundle
@@ -283,7 +283,7 @@ class Recommender:
             top = self._cite(drops[:, k], liked, cited)
             for t in top:
                 cited[t] = cited.get(t, 0) + 1
-            mine = tuple(g for g in favourite if g in self._genres[i])
+            mine = nameable(g for g in favourite if g in self._genres[i])
             reason = "rated" if top else "trending" if i in trend else "genres" if mine else "taste"
             out.append(Context(
                 title=self._titles[i], year=self._years[i], genres=tuple(self._genres[i]),
