@@ -75,6 +75,7 @@ class RankConfig:
     min_data_in_leaf: int = 100
     feature_fraction: float = 0.8
     lambda_l2: float = 10.0
+    truncation_level: int = 10
     max_trees: int = 300
     folds: int = 5
     max_users: int = 4000
@@ -85,8 +86,10 @@ class RankConfig:
     similar_users: int = 20000
 
     def __post_init__(self):
-        if min(self.candidates, self.num_leaves, self.max_trees, self.min_data_in_leaf) < 1 or self.folds < 2:
-            raise ValueError("candidates, num_leaves, max_trees and min_data_in_leaf must be 1 or more, folds 2 or more")
+        if min(self.candidates, self.num_leaves, self.max_trees, self.min_data_in_leaf, self.truncation_level) < 1 \
+                or self.folds < 2:
+            raise ValueError("candidates, num_leaves, max_trees, min_data_in_leaf and truncation_level must be 1 or "
+                             "more, folds 2 or more")
         if not 0 < self.feature_fraction <= 1 or self.learning_rate <= 0:
             raise ValueError("feature_fraction must be in (0, 1] and learning_rate above 0")
         if not self.min_ratings_tried or min(self.min_ratings_tried) < 1:
@@ -98,6 +101,7 @@ class RankConfig:
         return {"objective": "lambdarank", "metric": "ndcg", "eval_at": [10], "learning_rate": self.learning_rate,
                 "num_leaves": self.num_leaves, "min_data_in_leaf": self.min_data_in_leaf,
                 "feature_fraction": self.feature_fraction, "lambda_l2": self.lambda_l2, "seed": seed,
+                "lambdarank_truncation_level": self.truncation_level,
                 "deterministic": True, "force_row_wise": True, "num_threads": self.threads, "verbosity": -1}  # fmt: skip
 
 
