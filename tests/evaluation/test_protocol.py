@@ -54,13 +54,17 @@ def test_popularity():
 
 
 def test_ease_closed_form_matches_numpy():
-    x = sp.csr_matrix(np.array([[1, 1, 0], [1, 0, 1], [0, 1, 1], [1, 1, 1]], dtype=np.float32))
+    x = sp.csr_matrix(np.array([[1, 1, 0], [1, 0, 1], [0, 1, 1], [1, 1, 1], [1, 0, 0]], dtype=np.float32))
     lam = 2.0
     g = (x.T @ x).toarray() + lam * np.eye(3)
     p = np.linalg.inv(g)
     expected = -p / np.diag(p)
     np.fill_diagonal(expected, 0)
-    assert ease_weights(x, lam) == pytest.approx(expected, abs=1e-6)
+    b = ease_weights(x, lam)
+    assert b == pytest.approx(expected, abs=1e-6)
+    # row-major, as the user x item products read it (LAPACK's inverse comes back column-major); the matrix is
+    # not symmetric, so a transposed copy would fail the comparison above
+    assert b.flags["C_CONTIGUOUS"] and not np.allclose(b, b.T)
 
 
 def test_ease_scorer_limits_its_catalogue():
