@@ -122,9 +122,9 @@ def template(ctx: Context) -> str:
     title = natural_title(ctx.title)
     if ctx.reason == "trending":
         return f"Trending now: {title} is among the most rated movies of the latest weeks, {with_article(what)}{tagged}."
-    if ctx.reason == "genres" and nameable(ctx.top_genres):
-        favourites = _and([_NOUN[g] + "s" if not _NOUN[g].endswith("y") else _NOUN[g][:-1] + "ies"
-                           for g in nameable(ctx.top_genres)])  # fmt: skip
+    named = nameable(ctx.top_genres)
+    if ctx.reason == "genres" and named:
+        favourites = _and([_NOUN[g] + "s" if not _NOUN[g].endswith("y") else _NOUN[g][:-1] + "ies" for g in named])
         return f"Many of the movies you liked are {favourites}, and {title} is {with_article(what)}{tagged}."
     if not ctx.anchors:
         return f"Close to what people with ratings like yours enjoy: {with_article(what)}{tagged}."

@@ -105,11 +105,16 @@ class RankConfig:
                 "deterministic": True, "force_row_wise": True, "num_threads": self.threads, "verbosity": -1}  # fmt: skip
 
 
+def _rows_of(rows: RankingRows, queries: np.ndarray) -> np.ndarray:
+    """Positions of the candidate rows of ``queries`` (users' positions in ``rows``), in their order."""
+    off = rows.offsets()
+    return np.concatenate([np.arange(off[q], off[q + 1]) for q in queries]) if len(queries) else np.zeros(0, np.int64)
+
+
 def _dataset(rows: RankingRows, sel: np.ndarray):
     import lightgbm as lgb
 
-    off = rows.offsets()
-    idx = np.concatenate([np.arange(off[q], off[q + 1]) for q in sel]) if len(sel) else np.zeros(0, np.int64)
+    idx = _rows_of(rows, sel)
     return lgb.Dataset(rows.x[idx], rows.label[idx], group=rows.sizes[sel], feature_name=FEATURES,
                        free_raw_data=False)  # fmt: skip
 
@@ -122,7 +127,6 @@ def cross_validate(rows: RankingRows, params: RankConfig, seed: int) -> tuple[np
 
     fold = np.random.default_rng(seed).permutation(len(rows.users)) % params.folds
     useful = _has_positive(rows)
-    off = rows.offsets()
     lgb_params = params.lightgbm(seed)
     boosters, curves, held = [], [], []
     for f in range(params.folds):
@@ -142,7 +146,7 @@ def cross_validate(rows: RankingRows, params: RankConfig, seed: int) -> tuple[np
     trees = int(np.argmax(curve)) + 1
     oof = np.zeros(len(rows.label), np.float64)
     for booster, qs in zip(boosters, held):  # one call per fold: a prediction is row by row all the same
-        idx = np.concatenate([np.arange(off[q], off[q + 1]) for q in qs])
+        idx = _rows_of(rows, qs)
         oof[idx] = booster.predict(rows.x[idx], num_iteration=trees)
     return oof, trees, curve.tolist()
 

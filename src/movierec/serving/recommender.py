@@ -283,7 +283,7 @@ class Recommender:
             top = self._cite(drops[:, k], liked, cited)
             for t in top:
                 cited[t] = cited.get(t, 0) + 1
-            mine = nameable(g for g in favourite if g in self._genres[i])
+            mine = tuple(g for g in favourite if g in self._genres[i])
             reason = "rated" if top else "trending" if i in trend else "genres" if mine else "taste"
             out.append(Context(
                 title=self._titles[i], year=self._years[i], genres=tuple(self._genres[i]),
@@ -319,9 +319,11 @@ class Recommender:
         return top
 
     def _favourite_genres(self, liked_items: np.ndarray, n: int = 3, least: int = 3) -> list[str]:
-        """The ``n`` genres of the most liked movies (at least ``least`` of them), most first."""
+        """The ``n`` genres of the most liked movies (at least ``least`` of them), most first; only genres a
+        sentence can name (IMAX is no kind of film, and once made an empty list for the template to join)."""
         counts = self._genre_hot[liked_items].sum(axis=0)
-        return [self.genres[g] for g in np.argsort(-counts, kind="stable")[:n] if counts[g] >= least]
+        ranked = nameable(self.genres[g] for g in np.argsort(-counts, kind="stable") if counts[g] >= least)
+        return list(ranked[:n])
 
     def _items(self, found, explain: bool, items: np.ndarray | None = None, ratings: np.ndarray | None = None,
                trending: bool = False) -> list[dict]:  # fmt: skip
