@@ -49,6 +49,7 @@ def main() -> None:
     ap.add_argument("--prepared", required=True)
     ap.add_argument("--features", required=True)
     ap.add_argument("--model", required=True)
+    ap.add_argument("--ease", required=True, help="the ease stage's folder: EASE fitted on the training split")
     ap.add_argument("--ranker", required=True, help="the rank stage's folder: the served two-stage ordering")
     ap.add_argument("--metrics", required=True, help="metrics JSON: every model side by side")
     ap.add_argument("--segments", required=True, help="per-segment metrics JSON")
@@ -77,7 +78,7 @@ def main() -> None:
     scorers = [
         TwoTowerScorer(model),
         TwoStageScorer(model, stage, thin=blend),
-        EASEScorer(data.train, data.n_movies, float(ev["ease_lambda"]), int(ev["ease_max_items"])),
+        EASEScorer.load(args.ease, data.n_movies, float(ev["ease_lambda"]), int(ev["ease_max_items"])),
         PopularityScorer(data.train, data.n_movies),
     ]
     # cold start reads every model 5 times over: a fixed seeded sample of the evaluated users when there are more

@@ -8,6 +8,7 @@ import pandas as pd
 import torch
 
 from movierec.cli import run_stage
+from movierec.evaluation.baselines import EASEScorer
 from movierec.evaluation.protocol import TwoTowerScorer
 from movierec.evaluation.trending import TrendBlendScorer, trend_order
 from movierec.models.two_tower import load_checkpoint
@@ -24,6 +25,7 @@ def main() -> None:
     ap.add_argument("--prepared", required=True)
     ap.add_argument("--features", required=True)
     ap.add_argument("--model", required=True)
+    ap.add_argument("--ease", required=True, help="the ease stage's folder: EASE fitted on the training split")
     ap.add_argument("--out", required=True, help="folder for the booster and what it reads")
     ap.add_argument("--metrics", required=True, help="validation figures JSON")
     ap.add_argument("--plots", required=True, help="folder for feature importance and NDCG@K by stage")
@@ -40,7 +42,8 @@ def main() -> None:
     # below the ranker's profile size the service fuses the trending list in (models/blend.py)
     thin = TrendBlendScorer(TwoTowerScorer(model, known_users=False), trend_order(Path(args.prepared), data.movie_features, weeks),
                             data.n_movies, float(params["index"]["trending_blend"]), data.train)  # fmt: skip
-    learned = learn_ranker(data, model, train, cfg, params["seed"], float(ev["ease_lambda"]), int(ev["ease_max_items"]),
+    learned = learn_ranker(data, model, train, cfg, params["seed"],
+                           EASEScorer.load(args.ease, data.n_movies, float(ev["ease_lambda"]), int(ev["ease_max_items"])),
                            weeks, thin=thin, progress=True, threshold=float(ev["relevance_threshold"]))  # fmt: skip
     learned.stage.save(args.out)
     # metrics hold what a rerun reproduces; timings go to the log and MLflow

@@ -130,6 +130,11 @@ def test_dvc_repro_on_synthetic_data(repo_copy):
     third = _run(["dvc", "repro"], repo_copy)
     ran = [line.split("'")[1] for line in third.stdout.splitlines() if line.startswith("Running stage")]
     assert ran == ["evaluate"], third.stdout
+    # the ranker's settings rerun the ranker and what reads it, never the model fits before it (EASE's included)
+    _set_params(repo_copy, rank__learning_rate=0.1)
+    fourth = _run(["dvc", "repro"], repo_copy)
+    ran = [line.split("'")[1] for line in fourth.stdout.splitlines() if line.startswith("Running stage")]
+    assert ran and ran[0] == "rank" and not {"ease", "train"} & set(ran), fourth.stdout
     shown = _run(["dvc", "exp", "show", "--no-pager", "--json"], repo_copy)
     assert shown.returncode == 0 and '"served"' in shown.stdout
     # the headline figures alone are metrics: a table that fits a terminal; the detailed files are read by path

@@ -1,11 +1,14 @@
 """The shared protocol: exclusions, baselines, segments and cold start on tiny data."""
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
 
 from movierec.evaluation.baselines import EASEScorer, PopularityScorer, ease_weights
+from movierec.errors import MovieRecError
 from movierec.evaluation.protocol import (
     cold_start_ndcg,
     evaluate_scorer,
@@ -72,6 +75,28 @@ def test_ease_scorer_limits_its_catalogue():
     assert ease.items.tolist() == [0, 1]  # the two most rated movies
     scores = ease(np.array([0, 1]), known())
     assert np.isinf(scores[:, 2:]).all() and np.isfinite(scores[:, :2]).all()
+
+
+def test_ease_weights_saved_once_read_back_the_same_and_checked(tmp_path):
+    """The `ease` stage fits once; `rank` and `evaluate` read the files and score exactly as the fitted model,
+    and refuse weights of other data or settings with an error that says to rerun the stage."""
+    ease = EASEScorer(known(), N_MOVIES, lam=1.0, max_items=3)
+    ease.save(tmp_path / "ease")
+    back = EASEScorer.load(tmp_path / "ease", N_MOVIES, lam=1.0, max_items=3)
+    users = np.array([0, 1, 2])
+    assert back.items.tolist() == ease.items.tolist() and back.lam == 1.0 and back.max_items == 3
+    assert np.array_equal(back(users, known()).numpy(), ease(users, known()).numpy())
+    assert back.b.numpy().flags["C_CONTIGUOUS"]
+    for wrong, why in [(dict(n_movies=N_MOVIES + 1), "n_movies"), (dict(lam=2.0), "lambda 1.0 (expected 2.0)"),
+                       (dict(max_items=20), "max_items")]:  # fmt: skip
+        args = {"n_movies": N_MOVIES, **wrong}
+        with pytest.raises(MovieRecError, match=rf"do not match.*{re.escape(why)}.*dvc repro ease"):
+            EASEScorer.load(tmp_path / "ease", **args)
+    (tmp_path / "ease" / "weights.npy").write_bytes(b"not an array")
+    with pytest.raises(MovieRecError, match="cannot be read.*dvc repro ease"):
+        EASEScorer.load(tmp_path / "ease", N_MOVIES)
+    with pytest.raises(MovieRecError, match=r"no EASE weights.*missing weights.npy, items.npy, ease.json"):
+        EASEScorer.load(tmp_path / "nowhere", N_MOVIES)
 
 
 def test_segments_and_cold_start():

@@ -19,7 +19,7 @@ import yaml
 from tests.conftest import REPO
 
 BIN = str(Path(sys.executable).parent)
-SERVING_STAGES = ["download", "prepare", "features", "train", "rank", "embed", "index"]
+SERVING_STAGES = ["download", "prepare", "features", "train", "ease", "rank", "embed", "index"]
 
 
 def _env(**extra) -> dict:

@@ -6,12 +6,15 @@ ratings as a :class:`~movierec.training.data.RatingLists`.
 
 from __future__ import annotations
 
+import json
 import warnings
+from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 
+from movierec.errors import MovieRecError
 from movierec.training.data import RatingLists
 
 
@@ -65,6 +68,9 @@ def ease_weights(x: sp.csr_matrix, lam: float) -> np.ndarray:
     return p.numpy()
 
 
+EASE_WEIGHTS, EASE_ITEMS, EASE_META = "weights.npy", "items.npy", "ease.json"
+
+
 class EASEScorer:
     """EASE over the ``max_items`` most rated movies (its dense ``items x items`` matrix bounds the catalogue
     it can hold); other movies score -inf."""
@@ -75,12 +81,53 @@ class EASEScorer:
         counts = np.bincount(train.items, minlength=n_movies)
         rated = np.flatnonzero(counts > 0)
         keep = rated[np.argsort(-counts[rated], kind="stable")[:max_items]]
-        self.items = np.sort(keep)
+        self._place(np.sort(keep), n_movies)
+        self.lam, self.max_items = float(lam), int(max_items)
+        self.b = torch.from_numpy(ease_weights(self._matrix(train, np.arange(train.n_users)), lam))
+
+    def _place(self, items: np.ndarray, n_movies: int) -> None:
+        self.items = items
         self.n_movies = n_movies
         col = np.full(n_movies, -1)
         col[self.items] = np.arange(len(self.items))
         self.col = col
-        self.b = torch.from_numpy(ease_weights(self._matrix(train, np.arange(train.n_users)), lam))
+
+    # ----- files: the `ease` stage fits once, `rank` and `evaluate` read the same weights -------------------
+    def save(self, folder: str | Path) -> None:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        np.save(folder / EASE_WEIGHTS, self.b.numpy())
+        np.save(folder / EASE_ITEMS, self.items)
+        meta = {"lambda": self.lam, "max_items": self.max_items, "n_movies": self.n_movies}
+        (folder / EASE_META).write_text(json.dumps(meta, indent=2) + "\n")
+
+    @classmethod
+    def load(cls, folder: str | Path, n_movies: int, lam: float | None = None,
+             max_items: int | None = None) -> EASEScorer:  # fmt: skip
+        """The weights the ``ease`` stage saved, checked against the catalogue (``n_movies``) and, where given,
+        the settings they must have been fitted with; anything else is a :class:`MovieRecError` that says what
+        to do."""
+        folder = Path(folder)
+        again = "run `dvc repro ease`"
+        missing = [n for n in (EASE_WEIGHTS, EASE_ITEMS, EASE_META) if not (folder / n).is_file()]
+        if missing:
+            raise MovieRecError(f"no EASE weights in {folder} (missing {', '.join(missing)}): {again}")
+        try:
+            meta = json.loads((folder / EASE_META).read_text())
+            items = np.load(folder / EASE_ITEMS)
+            b = np.load(folder / EASE_WEIGHTS)
+        except Exception as e:  # noqa: BLE001 - any damage to the files reads the same to the user
+            raise MovieRecError(f"the EASE weights in {folder} cannot be read ({e}): {again}") from None
+        wanted = {"n_movies": n_movies, "lambda": lam, "max_items": max_items}
+        stale = [f"{k} {meta.get(k)} (expected {v})" for k, v in wanted.items() if v is not None and meta.get(k) != v]
+        if stale or b.shape != (len(items), len(items)) or (len(items) and items.max() >= n_movies):
+            why = ", ".join(stale) or f"weights of shape {b.shape} for {len(items)} movies"
+            raise MovieRecError(f"the EASE weights in {folder} do not match this data or params.yaml ({why}): {again}")
+        scorer = cls.__new__(cls)
+        scorer._place(items, n_movies)
+        scorer.lam, scorer.max_items = float(meta["lambda"]), int(meta["max_items"])
+        scorer.b = torch.from_numpy(b)
+        return scorer
 
     def _matrix(self, lists: RatingLists, users: np.ndarray) -> sp.csr_matrix:
         """``(len(users), n_items)`` binary matrix of the users' ratings of EASE's movies."""
