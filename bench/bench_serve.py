@@ -48,7 +48,7 @@ import yaml
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 BIN = Path(sys.executable).parent
-STAGES = ["download", "prepare", "features", "train", "rank", "embed", "index"]
+STAGES = ["download", "prepare", "features", "train", "ease", "rank", "embed", "index"]
 
 LUA = r"""
 wrk.method = "POST"
