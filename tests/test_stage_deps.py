@@ -94,3 +94,35 @@ def test_the_closure_follows_imports_through_modules(tmp_path):
     index = REPO / "stages" / "index.py"
     assert "src/movierec/serving/profiles.py" in missing(index, ["stages/index.py"])
     assert missing(index, ["stages/index.py", "src/movierec"]) == []  # a folder covers what is under it
+
+
+def stages_feeding(targets: set[str]) -> list[str]:
+    """The stages whose outputs ``targets`` read, directly or through other stages, with the targets, in
+    dvc.yaml's order."""
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+
+    def paths(stage: dict, key: str) -> set[str]:
+        return {d if isinstance(d, str) else next(iter(d)) for d in stage.get(key, [])}
+
+    owner = {out: name for name, stage in stages.items() for out in paths(stage, "outs")}
+    need, todo = set(targets), list(targets)
+    while todo:
+        for dep in paths(stages[todo.pop()], "deps"):
+            if dep in owner and owner[dep] not in need:
+                need.add(owner[dep])
+                todo.append(owner[dep])
+    return [name for name in stages if name in need]
+
+
+def test_the_served_project_builders_run_every_stage_the_service_reads():
+    """The serving tests and bench_serve.py build a served project by running the stage scripts in turn (no DVC):
+    a stage added upstream of the ranker or the index (as `ease` was) must be in their lists, in order."""
+    from tests.serving.conftest import SERVING_STAGES
+
+    served = stages_feeding({"rank", "index"})
+    assert served[-1] == "index" and "train" in served and "eda" not in served
+    assert SERVING_STAGES == served
+    tree = ast.parse((REPO / "bench" / "bench_serve.py").read_text())
+    bench = next(ast.literal_eval(n.value) for n in tree.body
+                 if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "STAGES")  # fmt: skip
+    assert bench == served
