@@ -25,6 +25,9 @@ def main() -> None:
     if threads:
         torch.set_num_threads(threads)
     data = load_pipeline_data(args.prepared, args.features, ev["relevance_threshold"])
+    # one dense factorisation with nothing to count along the way: a line first, so that a long fit is not silent
+    print(f"EASE: fitting on {len(data.train.items):,} training ratings, up to {int(ev['ease_max_items']):,} movies",
+          flush=True)  # fmt: skip
     t0 = time.perf_counter()
     ease = EASEScorer(data.train, data.n_movies, float(ev["ease_lambda"]), int(ev["ease_max_items"]))
     fit = time.perf_counter() - t0
