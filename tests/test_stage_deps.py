@@ -58,14 +58,18 @@ def closure(script: Path) -> set[Path]:
     return seen
 
 
+def stage_paths(stage: dict, key: str) -> list[str]:
+    """A dvc.yaml stage's ``deps`` or ``outs`` as paths (an entry with options is a one-key mapping)."""
+    return [d if isinstance(d, str) else next(iter(d)) for d in stage.get(key, [])]
+
+
 def stage_scripts() -> dict[str, tuple[Path, list[str]]]:
     stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
     out = {}
     for name, stage in stages.items():
         script = re.search(r"\bstages/\w+\.py\b", stage["cmd"])
         assert script, f"stage {name}: no stages/*.py script in its cmd"
-        deps = [d if isinstance(d, str) else next(iter(d)) for d in stage.get("deps", [])]
-        out[name] = (REPO / script.group(0), deps)
+        out[name] = (REPO / script.group(0), stage_paths(stage, "deps"))
     return out
 
 
@@ -100,14 +104,10 @@ def stages_feeding(targets: set[str]) -> list[str]:
     """The stages whose outputs ``targets`` read, directly or through other stages, with the targets, in
     dvc.yaml's order."""
     stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
-
-    def paths(stage: dict, key: str) -> set[str]:
-        return {d if isinstance(d, str) else next(iter(d)) for d in stage.get(key, [])}
-
-    owner = {out: name for name, stage in stages.items() for out in paths(stage, "outs")}
+    owner = {out: name for name, stage in stages.items() for out in stage_paths(stage, "outs")}
     need, todo = set(targets), list(targets)
     while todo:
-        for dep in paths(stages[todo.pop()], "deps"):
+        for dep in stage_paths(stages[todo.pop()], "deps"):
             if dep in owner and owner[dep] not in need:
                 need.add(owner[dep])
                 todo.append(owner[dep])
