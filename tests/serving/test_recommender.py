@@ -345,28 +345,29 @@ def test_bundle_ratings_cover_every_split(project, rec, tmp_path):
         load_bundle(tmp_path / "index", len(rec.user_vectors))
 
 
-def test_a_long_history_leaves_out_every_rated_movie(rec_off, monkeypatch):
-    """Only the best-scored rated movies go to the index; one that comes back all the same makes the search
-    run again with the whole history left out. Either way: exact search's answer, no rated movie."""
+def test_a_long_history_is_answered_by_an_exact_scan(rec_off, monkeypatch):
+    """Up to ``exclude_max`` rated movies go to the index; a longer history is scanned exactly instead, filters
+    and all. Either way: exact search's answer, no rated movie."""
     rec = rec_off  # the first stage's search, which the ranker's candidates come from too
     calls = []
     search = rec.index.search
     monkeypatch.setattr(rec.index, "search", lambda *a, **kw: calls.append(1) or search(*a, **kw))
-    searches = set()
-    for limit in (1, 5):
-        monkeypatch.setattr(rec, "exclude_max", limit)
-        for user_id, u in list(rec.user_idx.items())[:40]:
-            seen = rec.bundle.history(u)[0]
-            if len(seen) <= limit:
-                continue
+    monkeypatch.setattr(rec, "exclude_max", 20)
+    paths = set()
+    for user_id, u in list(rec.user_idx.items())[:40]:
+        seen = rec.bundle.history(u)[0]
+        rated = set(seen.tolist())
+        scores = rec.movie_vectors @ rec.user_vectors[u]
+        for flt in ({}, {"genres": ["Comedy"], "year_min": 1990}):
             calls.clear()
-            got = [m["movie_id"] for m in rec.for_user(user_id, k=10)["items"]]
-            scores = rec.movie_vectors @ rec.user_vectors[u]
-            rated = set(seen.tolist())
-            exact = [int(rec.movie_ids[i]) for i in np.argsort(-scores, kind="stable") if i not in rated][:10]
+            got = [m["movie_id"] for m in rec.for_user(user_id, k=10, **flt)["items"]]
+            allowed = rec._allowed(flt.get("genres"), flt.get("year_min"), None)
+            exact = [int(rec.movie_ids[i]) for i in np.argsort(-scores, kind="stable")
+                     if i not in rated and (allowed is None or allowed[i])][:10]  # fmt: skip
             assert got == exact
-            searches.add(len(calls))
-    assert searches == {1, 2}, "both paths ran: the short exclusion sufficed, and a rated movie came back"
+            assert len(calls) == (0 if len(seen) > 20 else 1)
+            paths.add(len(calls))
+    assert paths == {0, 1}, "both paths ran"
 
 
 def test_the_catalogue_carries_each_movies_most_used_tags():

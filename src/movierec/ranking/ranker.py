@@ -50,6 +50,17 @@ def final_scores(two_tower: np.ndarray, booster: np.ndarray, log_popularity: np.
     return z[0] + weight * z[1] - discount * z[2]
 
 
+def best_of(scores: np.ndarray, n: int, exclude: np.ndarray) -> np.ndarray:
+    """The ``n`` best movie_idx of one user's catalogue ``scores`` (changed in place; ``-inf``: not allowed), none
+    of ``exclude``, best first (ties: the lower movie_idx): what an exact search returns."""
+    scores[np.asarray(exclude, np.int64)] = -np.inf
+    n = min(n, int(np.isfinite(scores).sum()))
+    if n <= 0:
+        return np.zeros(0, np.int64)
+    top = np.argpartition(-scores, n - 1)[:n]
+    return top[np.lexsort((top, -scores[top]))].astype(np.int64)
+
+
 class TwoStage:
     """Everything the second stage needs, loaded once: the movie vectors as indexed, the sparse item-to-item
     matrix, the movie facts and the booster."""
@@ -109,7 +120,7 @@ class TwoStage:
     def exact_candidates(self, vector: np.ndarray, exclude: np.ndarray) -> np.ndarray:
         """The two-tower's top ``candidates`` over the whole catalogue, none of ``exclude``: what an exact
         index search returns."""
-        return self._best(self.movie_vectors @ np.asarray(vector, np.float32), exclude)
+        return best_of(self.movie_vectors @ np.asarray(vector, np.float32), self.settings.candidates, exclude)
 
     def exact_candidates_many(self, vectors: np.ndarray, histories: list[np.ndarray]) -> list[np.ndarray]:
         """:meth:`exact_candidates` for many users at once (``(B, dim)`` vectors, one history each): one matrix
@@ -117,18 +128,8 @@ class TwoStage:
         out = []
         for s in range(0, len(vectors), 256):
             scores = np.asarray(vectors[s : s + 256], np.float32) @ self.movie_vectors.T
-            out.extend(self._best(row, seen) for row, seen in zip(scores, histories[s : s + 256]))
+            out.extend(best_of(row, self.settings.candidates, seen) for row, seen in zip(scores, histories[s : s + 256]))
         return out
-
-    def _best(self, scores: np.ndarray, exclude: np.ndarray) -> np.ndarray:
-        """The ``candidates`` best of one user's catalogue ``scores`` (changed in place), none of ``exclude``,
-        best first (ties: the lower movie_idx)."""
-        scores[np.asarray(exclude, np.int64)] = -np.inf
-        n = min(self.settings.candidates, int(np.isfinite(scores).sum()))
-        if n <= 0:
-            return np.zeros(0, np.int64)
-        top = np.argpartition(-scores, n - 1)[:n]
-        return top[np.lexsort((top, -scores[top]))].astype(np.int64)
 
     # ----- files ----------------------------------------------------------------------------------------
     def save(self, folder: str | Path) -> None:
