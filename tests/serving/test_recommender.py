@@ -408,3 +408,26 @@ def test_the_filter_mask_is_the_filter_rule(rec):
         mask = rec._allowed(genres, lo, hi)
         rule = [rec._passes(i, set(genres or ()), lo, hi) for i in range(len(rec.movie_ids))]
         assert (mask is None and all(rule)) or mask.tolist() == rule
+
+
+@pytest.mark.parametrize("similarity", ["dot", "cosine"])
+def test_the_exact_scan_scores_as_the_index_does(tmp_path, similarity):
+    """A long history's exact scan and a thin profile's fused trending movies carry the index's own scores:
+    for a cosine model, the cosine (the index normalises the query too), not the dot product over one norm."""
+    from movierec.retrieval.index import EdgeMovieIndex, build_edge_index
+
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(300, 8)).astype(np.float32)
+    payloads = [{"movie_id": i, "title": f"m{i}", "genres": [], "year": 2000, "popularity": 1} for i in range(300)]
+    build_edge_index(tmp_path / "q", vectors, payloads, similarity, 100)
+    index = EdgeMovieIndex(tmp_path / "q")
+    rec = Recommender.__new__(Recommender)  # only what the scan reads
+    rec.movie_vectors = vectors
+    rec._inv_norm = 1.0 / np.linalg.norm(vectors, axis=1) if similarity == "cosine" else None
+    query = rng.normal(size=8).astype(np.float32) * 5  # far from unit length
+    hits = index.search(query, 10)
+    index.close()
+    got = rec._scan(query, 10, None, np.zeros(0, np.int64))
+    assert [i for i, _ in got] == [h.movie_id for h in hits]
+    np.testing.assert_allclose([s for _, s in got], [h.score for h in hits], rtol=1e-4)
+    assert rec._score(query, hits[3].movie_id) == pytest.approx(hits[3].score, rel=1e-4)

@@ -223,9 +223,7 @@ class Recommender:
     def _scan(self, vector: np.ndarray, k: int, allowed: np.ndarray | None, seen: np.ndarray) -> list[tuple[int, float]]:
         """Exact search: the top ``k`` of the ``allowed`` movies (None: all) by the index's score, none of
         ``seen``."""
-        scores = self.movie_vectors @ np.asarray(vector, np.float32)
-        if self._inv_norm is not None:
-            scores *= self._inv_norm
+        scores = self._index_scores(vector)
         if allowed is not None:
             scores[~allowed] = -np.inf
         return [(int(i), float(scores[i])) for i in best_of(scores, k, seen)]
@@ -387,10 +385,17 @@ class Recommender:
         return {"source": source, "journey": journey(len(rated)), "explain": bool(explain),
                 "items": self._items(found, explain, items, ratings, trending=source == "two_tower+trending")}
 
+    def _index_scores(self, vector: np.ndarray, movies=slice(None)) -> np.ndarray:
+        """The index's scores of ``movies`` (movie_idx; all by default) for a user vector: the dot product, or
+        the cosine (the index normalises both sides)."""
+        scores = self.movie_vectors[movies] @ np.asarray(vector, np.float32)
+        if self._inv_norm is not None:
+            scores = scores * self._inv_norm[movies] / max(float(np.linalg.norm(vector)), 1e-12)
+        return scores
+
     def _score(self, vector: np.ndarray, i: int) -> float:
         """The model's score of movie ``i`` for a user vector, as the index computes it."""
-        score = float(self.movie_vectors[i] @ vector)
-        return score * float(self._inv_norm[i]) if self._inv_norm is not None else score
+        return float(self._index_scores(vector, [i])[0])
 
     def _trending_within(self, genres, year_min, year_max, rated: np.ndarray) -> list[int]:
         """The trending movies (movie_idx, best first) that pass the filters, none of ``rated``."""
