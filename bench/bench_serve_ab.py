@@ -63,12 +63,10 @@ def main() -> None:
         scripts[mode].write_text(serve.LUA % {"users": ",".join(map(str, users)),
                                               "movies": ",".join(map(str, movies[:20000])), "mode": mode, "warm": 0})
     servers = {}
-    saved = os.environ.get("PYTHONPATH")
     try:
         servers["now"] = serve.start_server(root, 1, 60, tmp / "now.log")
-        os.environ["PYTHONPATH"] = str(tree / "src")  # the base's package before the installed one
+        os.environ["PYTHONPATH"] = str(tree / "src")  # the base's package first (only children read it)
         servers["base"] = serve.start_server(root, 1, 60, tmp / "base.log", cwd=tree)
-        os.environ.pop("PYTHONPATH") if saved is None else os.environ.update(PYTHONPATH=saved)
         for url, proc in servers.values():
             serve.wait_ready(url, proc)
         stretch = itertools.count(0, 30_000)  # every run walks its own stretch of the users: nothing cached

@@ -5,12 +5,10 @@ it again."""
 import argparse
 import time
 
-import torch
-
 from movierec.cli import run_stage
 from movierec.evaluation.baselines import EASEScorer
 from movierec.training.inputs import load_pipeline_data
-from movierec.utils import load_params
+from movierec.utils import load_params, use_threads
 
 
 def main() -> None:
@@ -21,9 +19,7 @@ def main() -> None:
     args = ap.parse_args()
     params = load_params()
     ev = params["evaluate"]
-    threads = int(params["train"].get("threads", 0))
-    if threads:
-        torch.set_num_threads(threads)
+    use_threads(int(params["train"].get("threads", 0)))
     data = load_pipeline_data(args.prepared, args.features, ev["relevance_threshold"])
     # one dense factorisation with nothing to count along the way: a line first, so that a long fit is not silent
     print(f"EASE: fitting on {len(data.train.items):,} training ratings, up to {int(ev['ease_max_items']):,} movies",

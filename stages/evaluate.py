@@ -25,7 +25,7 @@ from movierec.ranking.ranker import load_two_stage
 from movierec.ranking.scorer import TwoStageScorer
 from movierec.training.inputs import load_pipeline_data
 from movierec.training.tracking import file_md5, find_run, metric_name, mlflow_run
-from movierec.utils import load_params, write_json
+from movierec.utils import load_params, use_threads, write_json
 
 
 def summary(results: dict, cold: dict, similar: dict) -> dict:
@@ -60,9 +60,7 @@ def main() -> None:
     args = ap.parse_args()
     params = load_params()
     ev = params["evaluate"]
-    threads = int(params["train"].get("threads", 0))
-    if threads:
-        torch.set_num_threads(threads)
+    use_threads(int(params["train"].get("threads", 0)))
     ks = [int(k) for k in ev["ks"]]
 
     data = load_pipeline_data(args.prepared, args.features, ev["relevance_threshold"])

@@ -70,6 +70,14 @@ def set_seed(seed: int) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
+def use_threads(threads: int) -> None:
+    """torch's CPU threads for this process; 0 leaves torch's default (one per core)."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(int(threads))
+
+
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 

@@ -61,8 +61,6 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
-    import torch
-
     from movierec.training.inputs import load_pipeline_data
     from movierec.training.tracking import mlflow_run
     from movierec.tuning import plots
@@ -80,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
         validation_figures,
         ease_scorer,
     )
-    from movierec.utils import load_params, write_json
+    from movierec.utils import load_params, use_threads, write_json
 
     params = load_params(args.params)
     dimensions = load_space(args.space, params)
@@ -93,9 +91,7 @@ def main(argv: list[str] | None = None) -> None:
     data_dir = Path(args.data)
     if not (data_dir / "features" / "movie_features.parquet").is_file():
         raise MovieRecError(f"no prepared data under {data_dir}: run `dvc repro features` first")
-    threads = args.threads or int(params["train"].get("threads", 0))
-    if threads:
-        torch.set_num_threads(threads)
+    use_threads(args.threads or int(params["train"].get("threads", 0)))
     data = load_pipeline_data(data_dir / "prepared", data_dir / "features", params["evaluate"]["relevance_threshold"])
     ease_point = validation_figures(ease_scorer(params, data), params, data) if args.model == "two_tower" else None
     if args.coverage_vs_ease:
